@@ -1,0 +1,21 @@
+# aecompress: train, evaluate and compare autoencoders for lossy image compression.
+# This file is the table of contents; the rules live in workflow/rules/, the work in src/aecompress/.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

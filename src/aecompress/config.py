@@ -1,0 +1,125 @@
+"""Loading and validating the workflow config against its JSON schema.
+
+The schema (schemas/config.schema.yaml) is the single source of truth for keys, types,
+ranges and defaults; this module only fills the defaults in, adds the checks that span
+several keys, and turns validation errors into messages that name the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The config does not match the schema or is inconsistent."""
+
+
+@cache
+def config_schema() -> dict[str, Any]:
+    text = resources.files("aecompress").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _validator_filling_defaults(base):
+    """A jsonschema validator class that inserts each missing property's `default`."""
+    validate_properties = base.VALIDATORS["properties"]
+
+    def fill_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    instance[name] = copy.deepcopy(subschema["default"])
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(base, {"properties": fill_defaults})
+
+
+def _key_path(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def validate_config(config: Mapping[str, Any], source: str = "config") -> dict[str, Any]:
+    """Return a validated deep copy of `config` with every default filled in.
+
+    Raises ConfigError listing every problem as `<source>: <key path>: <what was expected>`.
+    """
+    config = copy.deepcopy(dict(config))
+    schema = config_schema()
+    validator_cls = _validator_filling_defaults(jsonschema.Draft202012Validator)
+    # Defaults are filled while validating; a second pass reports against the filled config.
+    list(validator_cls(schema).iter_errors(config))
+    errors = sorted(validator_cls(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    problems = [f"{_key_path(e.absolute_path)}: {_describe(e)}" for e in _leaf_errors(errors)]
+    problems += _cross_checks(config) if not problems else []
+    if problems:
+        raise ConfigError(f"{source}: invalid configuration:\n  " + "\n  ".join(problems))
+    return config
+
+
+def _leaf_errors(errors):
+    """Replace an if/then failure by the concrete errors inside it."""
+    for error in errors:
+        if error.context:
+            yield from _leaf_errors(error.context)
+        else:
+            yield error
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    description = error.schema.get("description") if isinstance(error.schema, dict) else None
+    message = error.message
+    if description and error.validator not in ("additionalProperties", "required"):
+        message += f" (expected: {' '.join(description.split())})"
+    return message
+
+
+def _cross_checks(config: dict[str, Any]) -> list[str]:
+    from aecompress.datasets import check_dataset_options
+    from aecompress.plan import expand_variants
+
+    problems: list[str] = []
+    for name, options in config["datasets"].items():
+        problems += [f"datasets.{name}.{p}" for p in check_dataset_options(options)]
+    names = [e["name"] for e in config["experiments"]]
+    for i, experiment in enumerate(config["experiments"]):
+        where = f"experiments[{i}]"
+        if names.count(experiment["name"]) > 1:
+            problems.append(f"{where}.name: '{experiment['name']}' is used by more than one experiment")
+        if experiment["dataset"] not in config["datasets"]:
+            known = ", ".join(sorted(config["datasets"]))
+            problems.append(
+                f"{where}.dataset: '{experiment['dataset']}' is not a key of `datasets` (known: {known})"
+            )
+            continue
+        dataset_source = config["datasets"][experiment["dataset"]]["source"]
+        for variant in expand_variants(experiment):
+            from aecompress.models import check_variant
+
+            for problem in check_variant(variant.family, variant.params, dataset_source):
+                problems.append(f"{where} (variant {variant.id}): {problem}")
+    return problems
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: config file not found") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
+    return validate_config(raw, source=str(path))

@@ -1,0 +1,56 @@
+"""The model registry: every family is registered once, by name, with its checks and builder.
+
+Builders live in per-family modules that import TensorFlow; they are imported only when a
+job builds or loads a model, never while Snakemake builds the DAG.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    description: str
+    module: str  # implements build_model, training_arrays, reconstruct, nominal_ratio
+    check: Callable[[dict[str, Any], Any], list[str]]
+
+    def implementation(self):
+        return importlib.import_module(self.module)
+
+
+def _check_dense(params: dict[str, Any], dataset_source) -> list[str]:
+    if params.get("block_size") is None and not dataset_source.fixed_size:
+        return [
+            f"block_size: null makes each whole image one input vector, but source "
+            f"'{dataset_source.name}' has images of different sizes; set block_size (e.g. 8)"
+        ]
+    return []
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    "dense": ModelFamily(
+        name="dense",
+        description="Dense autoencoder: inputs -> h sigmoid units -> inputs (the MNIST paper's family).",
+        module="aecompress.models.dense",
+        check=_check_dense,
+    ),
+}
+
+
+def get_family(name: str) -> ModelFamily:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown model family '{name}' (known: {', '.join(FAMILIES)})") from None
+
+
+def check_variant(family: str, params: dict[str, Any], source_name: str) -> list[str]:
+    """Problems of one variant against its dataset source, as `key: what was expected`."""
+    from aecompress.datasets import REGISTRY
+
+    return get_family(family).check(params, REGISTRY[source_name])

@@ -1,0 +1,185 @@
+"""Tables and figures of the HTML report, and rendering the report notebook.
+
+The notebook (workflow/notebooks/report.py, jupytext percent format) stays a thin script of
+calls into this module, so the report's logic is importable and unit-tested.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPORTED_PACKAGES = (
+    "aecompress", "tensorflow", "tensorflow-compression", "keras", "numpy", "scikit-learn",
+    "scikit-image", "snakemake", "papermill", "pillow", "wrapt",
+)  # fmt: skip
+
+
+def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
+    """One row per evaluated variant: identifiers, operating point, mean metrics."""
+    rows = []
+    for path in summary_paths:
+        summary = json.loads(Path(path).read_text())
+        row = {
+            "method": summary["method"],
+            "experiment": summary["experiment"],
+            "family": summary["family"],
+            "dataset": summary["dataset"],
+            "n_images": summary["n_images"],
+            "nominal_ratio": summary["nominal_compression_ratio"],
+            "parameters": summary["parameter_count"],
+            **{f"param_{k}": v for k, v in summary["params"].items()},
+            **summary["metrics"],
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def ratio_label(ratio: float) -> str:
+    return f"{ratio:g}x"
+
+
+def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
+    """The MNIST paper's Table 1: test MSE by nominal compression ratio (rows) and bias (columns)."""
+    dense = results[results["family"] == "dense"].copy()
+    if dense.empty:
+        return pd.DataFrame()
+    dense["bias"] = dense["param_use_bias"].map({True: "with bias", False: "without bias"})
+    table = dense.pivot_table(
+        index=["dataset", "param_latent_units", "nominal_ratio"], columns="bias", values="mse", aggfunc="first"
+    )
+    table = table.sort_index(level=["dataset", "nominal_ratio"], ascending=[True, False])
+    table.index = [f"{d}: {ratio_label(r)} (h={h})" for d, h, r in table.index]
+    table.index.name = "compression ratio (latent units)"
+    table.columns.name = None
+    return table
+
+
+def read_history(path: str) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+def plot_validation_curves(histories: dict[str, pd.DataFrame], ax, column: str = "val_mse") -> None:
+    for name, history in sorted(histories.items()):
+        if column in history:
+            ax.plot(history["epoch"], history[column], label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{column.replace('_', ' ')} ([0, 1] scale)")
+    ax.set_yscale("log")
+    ax.legend(fontsize="x-small", ncol=2)
+
+
+def per_class_mse(summary_paths: list[str]) -> pd.DataFrame:
+    """Rows: variants with labelled test data; columns: classes."""
+    rows = {}
+    for path in summary_paths:
+        summary = json.loads(Path(path).read_text())
+        if summary.get("per_class_mse"):
+            rows[summary["method"]] = summary["per_class_mse"]
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index()
+
+
+def load_samples(path: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
+    with np.load(path, allow_pickle=False) as data:
+        names = [str(n) for n in data["names"]]
+        originals = [data[f"original_{i}"] for i in range(len(names))]
+        reconstructions = [data[f"reconstruction_{i}"] for i in range(len(names))]
+    return names, originals, reconstructions
+
+
+def plot_reconstruction_grid(sample_paths: dict[str, str], fig, max_images: int = 8) -> None:
+    """First row: originals; then one row per variant (same test images in every row)."""
+    variants = list(sample_paths)
+    names, originals, _ = load_samples(sample_paths[variants[0]])
+    columns = min(max_images, len(names))
+    axes = fig.subplots(len(variants) + 1, columns, squeeze=False)
+    rows = [("original", originals)] + [(v, load_samples(sample_paths[v])[2]) for v in variants]
+    for r, (label, images) in enumerate(rows):
+        for c in range(columns):
+            ax = axes[r][c]
+            image = images[c]
+            ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize="small")
+
+
+def benchmark_table(benchmark_paths: list[str]) -> pd.DataFrame:
+    """Wall and CPU seconds per job, from Snakemake's benchmark files."""
+    rows = []
+    for path in benchmark_paths:
+        path = Path(path)
+        if not path.exists():
+            continue
+        bench = pd.read_csv(path, sep="\t")
+        rows.append(
+            {
+                "rule": path.parent.name,
+                "job": path.stem,
+                "wall_s": float(bench["s"].iloc[0]),
+                "cpu_s": float(bench["cpu_time"].iloc[0]) if "cpu_time" in bench else np.nan,
+                "max_rss_mb": float(bench["max_rss"].iloc[0]) if "max_rss" in bench else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def package_versions() -> pd.DataFrame:
+    versions = {}
+    for name in REPORTED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return pd.DataFrame({"version": versions})
+
+
+def hardware() -> dict[str, Any]:
+    import os
+
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def render_report(
+    notebook: str | Path, html_path: str | Path, executed_path: str | Path, parameters: dict[str, Any]
+) -> None:
+    """Execute the jupytext notebook with papermill and write standalone HTML (images embedded).
+
+    A failing cell raises papermill's PapermillExecutionError, which carries the cell's
+    error, so the Snakemake job fails with it in the log and no HTML is left behind.
+    """
+    import jupytext
+    import nbformat
+    import papermill
+    from nbconvert import HTMLExporter
+
+    from aecompress.runtime import atomic_path
+
+    source = jupytext.read(notebook)
+    source.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    with atomic_path(executed_path) as executed_tmp:
+        input_path = Path(executed_tmp).with_suffix(".source.ipynb")
+        nbformat.write(source, input_path)
+        papermill.execute_notebook(
+            str(input_path), str(executed_tmp), parameters=parameters, kernel_name="python3",
+            progress_bar=False, log_output=True, cwd=str(Path.cwd()),
+        )  # fmt: skip
+        input_path.unlink()
+    executed = nbformat.read(executed_path, as_version=4)
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter.embed_images = True
+    body, _ = exporter.from_notebook_node(executed)
+    with atomic_path(html_path) as tmp:
+        Path(tmp).write_text(body, encoding="utf-8")

@@ -1,0 +1,175 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% tags=["parameters"]
+# Filled in by the `report` rule (papermill); the defaults only make the notebook importable.
+title = "aecompress report"
+config = {}
+datasets = {}  # dataset name -> prepared .npz
+variants = []  # one dict per model variant: id, card, history, summary, per_image, samples
+benchmarks = []  # Snakemake benchmark .tsv files
+rulegraph_jobs = {}  # rule -> number of jobs
+
+# %%
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import yaml
+from IPython.display import HTML, Markdown, display
+
+from aecompress import report
+from aecompress.images import PreparedDataset
+from aecompress.metrics import METRIC_RULES
+
+pd.set_option("display.precision", 4)
+plt.rcParams["figure.dpi"] = 90
+display(Markdown(f"# {title}"))
+
+# %% [markdown]
+# ## Run summary
+
+# %%
+cards = {v["id"]: json.loads(Path(v["card"]).read_text()) for v in variants}
+summary_paths = [v["summary"] for v in variants]
+results = report.load_summaries(summary_paths)
+bench = report.benchmark_table(benchmarks)
+facts = {
+    "model variants": len(variants),
+    "datasets": ", ".join(sorted(datasets)),
+    "jobs (by rule)": ", ".join(f"{rule}: {n}" for rule, n in sorted(rulegraph_jobs.items())),
+    "seed": config.get("seed"),
+    **{f"hardware: {k}": v for k, v in report.hardware().items()},
+}
+if not bench.empty:
+    facts["summed job wall time (s)"] = round(bench["wall_s"].sum(), 1)
+    facts["summed job CPU time (s)"] = round(bench["cpu_s"].sum(), 1)
+display(pd.DataFrame({"value": facts}))
+
+# %% [markdown]
+# ## Datasets
+# Split sizes, class balance and sample images of every prepared dataset. Models see pixels
+# scaled to [0, 1]; metrics are computed on reconstructions rounded back to 8 bits.
+
+# %%
+for name, path in sorted(datasets.items()):
+    prepared = PreparedDataset.load(path)
+    meta = prepared.meta
+    display(Markdown(f"### {name}: `{meta['source']}`\n{meta['description']}  \n"
+                     f"Licence: {meta['licence']}. Citation: {meta['citation']}"))
+    sizes = {split: len(s) for split, s in prepared.splits.items()}
+    shapes = sorted({im.shape for s in prepared.splits.values() for im in s.images})
+    display(pd.DataFrame({"images": sizes}).T.assign(
+        image_shapes=", ".join("x".join(map(str, s)) for s in shapes[:4]) + (" ..." if len(shapes) > 4 else "")))
+    train = prepared.splits["train"]
+    if train.labels is not None and meta.get("class_names"):
+        counts = pd.DataFrame({split: pd.Series(s.labels).value_counts().sort_index()
+                               for split, s in prepared.splits.items()}).fillna(0).astype(int)
+        counts.index = [meta["class_names"][i] for i in counts.index]
+        fig, ax = plt.subplots(figsize=(7, 2.5))
+        counts.plot.bar(ax=ax, stacked=True)
+        ax.set_xlabel("class")
+        ax.set_ylabel("images")
+        ax.set_title(f"{name}: class distribution per split")
+        plt.show()
+    shown = train.images[:10]
+    fig, axes = plt.subplots(1, len(shown), figsize=(1.2 * len(shown), 1.4), squeeze=False)
+    for ax, image, label in zip(axes[0], shown, train.names[:10], strict=False):
+        ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(label, fontsize="x-small")
+        ax.axis("off")
+    plt.show()
+
+# %% [markdown]
+# ## Test-set results of every variant
+# Nominal ratio is the papers' "compression ratio": input values per vector divided by latent
+# units, counting each float latent as one value. It is not a bit count.
+
+# %%
+columns = ["method", "dataset", "nominal_ratio", "parameters", "mse", "psnr", "ssim", "ms_ssim"]
+display(results[columns].sort_values(["dataset", "nominal_ratio"], ascending=[True, False]).reset_index(drop=True))
+display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in METRIC_RULES.items())))
+
+# %% [markdown]
+# ## MSE by compression ratio and bias (MNIST paper, Table 1)
+# Test MSE ([0, 1] scale) of the dense autoencoders, with and without trainable bias.
+
+# %%
+table1 = report.mse_by_ratio_and_bias(results)
+if table1.empty:
+    display(Markdown("_No dense autoencoder in this run._"))
+else:
+    display(HTML(table1.to_html(float_format=lambda v: f"{v:.5f}", classes="table1")))
+
+# %% [markdown]
+# ## Validation MSE per epoch (MNIST paper, Fig. 5)
+
+# %%
+histories = {v["id"]: report.read_history(v["history"]) for v in variants}
+for dataset_name in sorted({c["dataset"] for c in cards.values()}):
+    subset = {k: h for k, h in histories.items() if cards[k]["dataset"] == dataset_name}
+    column = "val_mse" if all("val_mse" in h for h in subset.values()) else "train_mse"
+    fig, ax = plt.subplots(figsize=(8, 4))
+    report.plot_validation_curves(subset, ax, column=column)
+    ax.set_title(f"{dataset_name}: {column.replace('_', ' ')} per epoch")
+    plt.show()
+
+# %% [markdown]
+# ## Per-class MSE (MNIST paper, Fig. 8)
+
+# %%
+per_class = report.per_class_mse(summary_paths)
+if per_class.empty:
+    display(Markdown("_No labelled test set in this run._"))
+else:
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(per_class) + 1.5))
+    image = ax.imshow(per_class.values, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(per_class.shape[1]), per_class.columns)
+    ax.set_yticks(range(len(per_class)), per_class.index, fontsize="small")
+    ax.set_xlabel("class")
+    fig.colorbar(image, ax=ax, label="test MSE ([0, 1] scale)")
+    plt.show()
+    display(per_class)
+
+# %% [markdown]
+# ## Reconstructions (MNIST paper, Figs. 6-7)
+# The same test images, decoded by every variant; rows are sorted by nominal ratio.
+
+# %%
+for dataset_name in sorted({c["dataset"] for c in cards.values()}):
+    chosen = sorted((v for v in variants if cards[v["id"]]["dataset"] == dataset_name),
+                    key=lambda v: -cards[v["id"]]["nominal_compression_ratio"])
+    samples = {f"{v['id']} ({report.ratio_label(cards[v['id']]['nominal_compression_ratio'])})": v["samples"]
+               for v in chosen}
+    names, originals, _ = report.load_samples(next(iter(samples.values())))
+    size = 1.0 if originals[0].shape[0] <= 64 else 2.2
+    fig = plt.figure(figsize=(size * min(8, len(names)) + 3, size * (len(samples) + 1)))
+    report.plot_reconstruction_grid(samples, fig)
+    fig.suptitle(dataset_name)
+    plt.show()
+
+# %% [markdown]
+# ## Job durations
+# From Snakemake's benchmark files (wall-clock and CPU seconds, peak memory).
+
+# %%
+if bench.empty:
+    display(Markdown("_No benchmark files found._"))
+else:
+    display(bench.groupby("rule")[["wall_s", "cpu_s"]].agg(["count", "sum", "mean", "max"]).round(2))
+    display(bench.sort_values(["rule", "job"]).reset_index(drop=True).round(2))
+
+# %% [markdown]
+# ## Configuration and software
+
+# %%
+display(Markdown("```yaml\n" + yaml.safe_dump(config, sort_keys=False) + "```"))
+display(report.package_versions())
