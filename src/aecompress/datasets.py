@@ -81,7 +81,10 @@ REGISTRY: dict[str, DatasetSource] = {
         fixed_size=True,
         class_names=tuple(str(d) for d in range(10)),
         licence="CC BY 4.0 (UCI Machine Learning Repository)",
-        citation="Alpaydin, E. & Kaynak, C. (1998). Optical Recognition of Handwritten Digits. UCI ML Repository.",
+        citation=(
+            "Alpaydin, E. & Kaynak, C. (1998). Optical Recognition of Handwritten Digits. "
+            "UCI Machine Learning Repository."
+        ),
         load=_load_sklearn_digits,
     ),
     "bundled-photos": DatasetSource(
@@ -123,16 +126,19 @@ def split_indices(
 
     indices = np.arange(n)
     n_test = max(1, round(test_fraction * n))
+    n_val = round(val_fraction * n)
+    if n_test + n_val >= n:
+        raise ValueError(
+            f"{n} images leave none for training with test_fraction={test_fraction}, "
+            f"val_fraction={val_fraction}"
+        )
     stratify = labels if labels is not None and np.bincount(labels).min() >= 2 else None
     rest, test = train_test_split(indices, test_size=n_test, random_state=seed, stratify=stratify)
-    n_val = round(val_fraction * n)
     if n_val:
         strat_rest = stratify[rest] if stratify is not None else None
         train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest)
     else:
         train, val = rest, np.zeros(0, dtype=np.int64)
-    if len(train) == 0:
-        raise ValueError(f"{n} images leave none for training with these fractions")
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 

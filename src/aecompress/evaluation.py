@@ -30,7 +30,9 @@ def per_image_metrics(tf, originals: list[np.ndarray], reconstructions: list[np.
     for i, image in enumerate(originals):
         by_shape.setdefault(image.shape, []).append(i)
     for shape, idx in by_shape.items():
-        scores = image_quality(tf, np.stack([originals[i] for i in idx]), np.stack([reconstructions[i] for i in idx]))
+        scores = image_quality(
+            tf, np.stack([originals[i] for i in idx]), np.stack([reconstructions[i] for i in idx])
+        )
         for j, i in enumerate(idx):
             rows[i] = {"height": shape[0], "width": shape[1], "channels": shape[2]}
             rows[i].update({name: values[j].item() for name, values in scores.items()})
@@ -41,9 +43,7 @@ def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def summarize(
-    per_image: pd.DataFrame, card: dict[str, Any], class_names: list[str] | None
-) -> dict[str, Any]:
+def summarize(per_image: pd.DataFrame, card: dict[str, Any], class_names: list[str] | None) -> dict[str, Any]:
     """The summary JSON of one (dataset, method, operating point)."""
     per_class = None
     if "label" in per_image and class_names:

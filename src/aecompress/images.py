@@ -175,7 +175,7 @@ def _read_split(data, split: str, path: Path) -> ImageSet:
         )
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     images = [pixels[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes, strict=True)]
-    labels = data[f"{split}.labels"] if f"{split}.labels" in data else None
+    labels = data.get(f"{split}.labels")
     return ImageSet(images=images, labels=labels, names=[str(n) for n in data[f"{split}.names"]])
 
 

@@ -22,7 +22,7 @@ SSIM_WINDOW = 11
 PSNR_CAP_DB = 100.0  # a lossless reconstruction would be +inf dB; capped so that means stay finite
 METRIC_RULES = {
     "mse": "mean squared error on the [0, 1] pixel scale, after rounding the reconstruction to 8 bits",
-    "psnr": f"10*log10(255^2 / MSE_8bit) in dB per image (capped at {PSNR_CAP_DB:g} dB), averaged over images",
+    "psnr": f"10*log10(255^2 / MSE_8bit) in dB per image (capped at {PSNR_CAP_DB:g} dB), mean over images",
     "ssim": f"tf.image.ssim, Gaussian window of min({SSIM_WINDOW}, H, W) px, sigma 1.5, averaged over images",
     "ms_ssim": (
         "tf.image.ssim_multiscale with k = min(5, floor(log2(min(H, W)/11)) + 1) scales and the first k "

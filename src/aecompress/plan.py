@@ -68,13 +68,44 @@ def prepared_dataset_path(dataset: str) -> str:
     return f"{RESULTS}/datasets/{dataset}/prepared.npz"
 
 
-def model_dir(variant_id: str) -> str:
-    return f"{RESULTS}/models/{variant_id}"
+def model_file(variant_id: str, name: str) -> str:
+    """A file of a trained variant: model.keras, history.csv or model.json."""
+    return f"{RESULTS}/models/{variant_id}/{name}"
 
 
-def evaluation_dir(variant_id: str) -> str:
-    return f"{RESULTS}/evaluation/{variant_id}"
+def evaluation_file(variant_id: str, name: str) -> str:
+    """A file of a variant's evaluation: per_image.csv, summary.json or samples.npz."""
+    return f"{RESULTS}/evaluation/{variant_id}/{name}"
 
 
 def report_path() -> str:
     return f"{RESULTS}/report.html"
+
+
+def benchmark_path(rule: str, job: str) -> str:
+    return f"{RESULTS}/benchmarks/{rule}/{job}.tsv"
+
+
+def report_variant_files(variant_ids: list[str]) -> list[dict[str, str]]:
+    """What the report reads of each variant (the notebook's `variants` parameter)."""
+    return [
+        {
+            "id": v,
+            "card": model_file(v, "model.json"),
+            "history": model_file(v, "history.csv"),
+            "summary": evaluation_file(v, "summary.json"),
+            "per_image": evaluation_file(v, "per_image.csv"),
+            "samples": evaluation_file(v, "samples.npz"),
+        }
+        for v in variant_ids
+    ]
+
+
+def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Benchmark files of every job the report summarises, by rule."""
+    variants = list(all_variants(config))
+    return {
+        "prepare_dataset": [benchmark_path("prepare_dataset", d) for d in used_datasets(config)],
+        "train": [benchmark_path("train", v) for v in variants],
+        "evaluate": [benchmark_path("evaluate", v) for v in variants],
+    }

@@ -48,11 +48,17 @@ def ratio_label(ratio: float) -> str:
 def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
     """The MNIST paper's Table 1: test MSE by nominal compression ratio (rows) and bias (columns)."""
     dense = results[results["family"] == "dense"].copy()
+    # Only experiments that compare both settings of bias belong in this table.
+    both = dense.groupby("experiment")["param_use_bias"].transform("nunique") == 2
+    dense = dense[both]
     if dense.empty:
         return pd.DataFrame()
     dense["bias"] = dense["param_use_bias"].map({True: "with bias", False: "without bias"})
     table = dense.pivot_table(
-        index=["dataset", "param_latent_units", "nominal_ratio"], columns="bias", values="mse", aggfunc="first"
+        index=["dataset", "param_latent_units", "nominal_ratio"],
+        columns="bias",
+        values="mse",
+        aggfunc="first",
     )
     table = table.sort_index(level=["dataset", "nominal_ratio"], ascending=[True, False])
     table.index = [f"{d}: {ratio_label(r)} (h={h})" for d, h, r in table.index]
@@ -72,17 +78,19 @@ def plot_validation_curves(histories: dict[str, pd.DataFrame], ax, column: str =
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"{column.replace('_', ' ')} ([0, 1] scale)")
     ax.set_yscale("log")
-    ax.legend(fontsize="x-small", ncol=2)
+    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def per_class_mse(summary_paths: list[str]) -> pd.DataFrame:
     """Rows: variants with labelled test data; columns: classes."""
-    rows = {}
+    rows, ratios = {}, {}
     for path in summary_paths:
         summary = json.loads(Path(path).read_text())
         if summary.get("per_class_mse"):
             rows[summary["method"]] = summary["per_class_mse"]
-    return pd.DataFrame.from_dict(rows, orient="index").sort_index()
+            ratios[summary["method"]] = summary["nominal_compression_ratio"]
+    order = sorted(rows, key=lambda m: (-ratios[m], m))
+    return pd.DataFrame.from_dict(rows, orient="index").reindex(order)
 
 
 def load_samples(path: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
@@ -153,7 +161,10 @@ def hardware() -> dict[str, Any]:
 
 
 def render_report(
-    notebook: str | Path, html_path: str | Path, executed_path: str | Path, parameters: dict[str, Any]
+    notebook: str | Path,
+    html_path: str | Path,
+    executed_path: str | Path,
+    parameters: dict[str, Any],
 ) -> None:
     """Execute the jupytext notebook with papermill and write standalone HTML (images embedded).
 
@@ -168,7 +179,11 @@ def render_report(
     from aecompress.runtime import atomic_path
 
     source = jupytext.read(notebook)
-    source.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    source.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     with atomic_path(executed_path) as executed_tmp:
         input_path = Path(executed_tmp).with_suffix(".source.ipynb")
         nbformat.write(source, input_path)

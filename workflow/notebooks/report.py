@@ -14,8 +14,8 @@ title = "aecompress report"
 config = {}
 datasets = {}  # dataset name -> prepared .npz
 variants = []  # one dict per model variant: id, card, history, summary, per_image, samples
-benchmarks = []  # Snakemake benchmark .tsv files
-rulegraph_jobs = {}  # rule -> number of jobs
+benchmarks = {}  # rule -> Snakemake benchmark .tsv files
+jobs = {}  # rule -> number of jobs
 
 # %%
 import json
@@ -31,6 +31,7 @@ from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES
 
 pd.set_option("display.precision", 4)
+pd.set_option("display.max_colwidth", None)
 plt.rcParams["figure.dpi"] = 90
 display(Markdown(f"# {title}"))
 
@@ -41,11 +42,11 @@ display(Markdown(f"# {title}"))
 cards = {v["id"]: json.loads(Path(v["card"]).read_text()) for v in variants}
 summary_paths = [v["summary"] for v in variants]
 results = report.load_summaries(summary_paths)
-bench = report.benchmark_table(benchmarks)
+bench = report.benchmark_table([p for paths in benchmarks.values() for p in paths])
 facts = {
     "model variants": len(variants),
     "datasets": ", ".join(sorted(datasets)),
-    "jobs (by rule)": ", ".join(f"{rule}: {n}" for rule, n in sorted(rulegraph_jobs.items())),
+    "jobs (by rule)": ", ".join(f"{rule}: {n}" for rule, n in sorted(jobs.items())),
     "seed": config.get("seed"),
     **{f"hardware: {k}": v for k, v in report.hardware().items()},
 }
@@ -63,16 +64,32 @@ display(pd.DataFrame({"value": facts}))
 for name, path in sorted(datasets.items()):
     prepared = PreparedDataset.load(path)
     meta = prepared.meta
-    display(Markdown(f"### {name}: `{meta['source']}`\n{meta['description']}  \n"
-                     f"Licence: {meta['licence']}. Citation: {meta['citation']}"))
+    display(
+        Markdown(
+            f"### {name}: `{meta['source']}`\n{meta['description']}  \n"
+            f"Licence: {meta['licence']}. Citation: {meta['citation']}"
+        )
+    )
     sizes = {split: len(s) for split, s in prepared.splits.items()}
     shapes = sorted({im.shape for s in prepared.splits.values() for im in s.images})
-    display(pd.DataFrame({"images": sizes}).T.assign(
-        image_shapes=", ".join("x".join(map(str, s)) for s in shapes[:4]) + (" ..." if len(shapes) > 4 else "")))
+    display(
+        pd.DataFrame({"images": sizes}).T.assign(
+            image_shapes=", ".join("x".join(map(str, s)) for s in shapes[:4])
+            + (" ..." if len(shapes) > 4 else "")
+        )
+    )
     train = prepared.splits["train"]
     if train.labels is not None and meta.get("class_names"):
-        counts = pd.DataFrame({split: pd.Series(s.labels).value_counts().sort_index()
-                               for split, s in prepared.splits.items()}).fillna(0).astype(int)
+        counts = (
+            pd.DataFrame(
+                {
+                    split: pd.Series(s.labels).value_counts().sort_index()
+                    for split, s in prepared.splits.items()
+                }
+            )
+            .fillna(0)
+            .astype(int)
+        )
         counts.index = [meta["class_names"][i] for i in counts.index]
         fig, ax = plt.subplots(figsize=(7, 2.5))
         counts.plot.bar(ax=ax, stacked=True)
@@ -95,7 +112,9 @@ for name, path in sorted(datasets.items()):
 
 # %%
 columns = ["method", "dataset", "nominal_ratio", "parameters", "mse", "psnr", "ssim", "ms_ssim"]
-display(results[columns].sort_values(["dataset", "nominal_ratio"], ascending=[True, False]).reset_index(drop=True))
+display(
+    results[columns].sort_values(["dataset", "nominal_ratio"], ascending=[True, False]).reset_index(drop=True)
+)
 display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in METRIC_RULES.items())))
 
 # %% [markdown]
@@ -145,10 +164,14 @@ else:
 
 # %%
 for dataset_name in sorted({c["dataset"] for c in cards.values()}):
-    chosen = sorted((v for v in variants if cards[v["id"]]["dataset"] == dataset_name),
-                    key=lambda v: -cards[v["id"]]["nominal_compression_ratio"])
-    samples = {f"{v['id']} ({report.ratio_label(cards[v['id']]['nominal_compression_ratio'])})": v["samples"]
-               for v in chosen}
+    chosen = sorted(
+        (v for v in variants if cards[v["id"]]["dataset"] == dataset_name),
+        key=lambda v: -cards[v["id"]]["nominal_compression_ratio"],
+    )
+    samples = {
+        f"{v['id']} ({report.ratio_label(cards[v['id']]['nominal_compression_ratio'])})": v["samples"]
+        for v in chosen
+    }
     names, originals, _ = report.load_samples(next(iter(samples.values())))
     size = 1.0 if originals[0].shape[0] <= 64 else 2.2
     fig = plt.figure(figsize=(size * min(8, len(names)) + 3, size * (len(samples) + 1)))

@@ -1,8 +1,6 @@
 # Config validation and every helper that turns the config into target paths.
 # Only light imports here: `snakemake -n` must never load TensorFlow.
-import os
 import re
-from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
@@ -10,22 +8,18 @@ from aecompress import plan
 from aecompress.config import ConfigError, validate_config
 
 try:
-    _validated = validate_config(config, source=", ".join(map(str, workflow.configfiles)) or "config")
+    _validated = validate_config(
+        config, source=", ".join(map(str, workflow.configfiles)) or "config"
+    )
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()
 config.update(_validated)
 
-# Jobs import the package from this checkout, also in `--sdm conda` environments that do not
-# install it (child processes, local or on a cluster node, inherit this variable).
-_SRC = str(Path(workflow.basedir) / "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH")) if p
-)
-
 VARIANTS = plan.all_variants(config)
 DATASETS = plan.used_datasets(config)
 RESOURCES = config["resources"]
+BENCHMARKS = plan.job_benchmarks(config)
 ENV = "../../envs/aecompress.yaml"
 
 

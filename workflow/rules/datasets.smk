@@ -1,18 +1,18 @@
 rule prepare_dataset:
     output:
         plan.prepared_dataset_path("{dataset}"),
-    params:
-        options=lambda wildcards: config["datasets"][wildcards.dataset],
-        seed=config["seed"],
     log:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
-        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+        plan.benchmark_path("prepare_dataset", "{dataset}")
+    conda:
+        ENV
     threads: RESOURCES["prepare"]["threads"]
     resources:
         mem_mb=RESOURCES["prepare"]["mem_mb"],
         runtime=RESOURCES["prepare"]["runtime"],
-    conda:
-        ENV
+    params:
+        options=lambda wildcards: config["datasets"][wildcards.dataset],
+        seed=config["seed"],
     script:
         "../scripts/prepare_dataset.py"

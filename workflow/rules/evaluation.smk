@@ -1,23 +1,23 @@
 rule evaluate:
     input:
         dataset=variant_dataset,
-        model=plan.model_dir("{variant}") + "/model.keras",
-        card=plan.model_dir("{variant}") + "/model.json",
+        model=plan.model_file("{variant}", "model.keras"),
+        card=plan.model_file("{variant}", "model.json"),
     output:
-        per_image=plan.evaluation_dir("{variant}") + "/per_image.csv",
-        summary=plan.evaluation_dir("{variant}") + "/summary.json",
-        samples=plan.evaluation_dir("{variant}") + "/samples.npz",
-    params:
-        samples=config["evaluation"]["reconstruction_samples"],
+        per_image=plan.evaluation_file("{variant}", "per_image.csv"),
+        summary=plan.evaluation_file("{variant}", "summary.json"),
+        samples=plan.evaluation_file("{variant}", "samples.npz"),
     log:
         "logs/evaluate/{variant}.log",
     benchmark:
-        "results/benchmarks/evaluate/{variant}.tsv"
+        plan.benchmark_path("evaluate", "{variant}")
+    conda:
+        ENV
     threads: RESOURCES["evaluate"]["threads"]
     resources:
         mem_mb=RESOURCES["evaluate"]["mem_mb"],
         runtime=RESOURCES["evaluate"]["runtime"],
-    conda:
-        ENV
+    params:
+        samples=config["evaluation"]["reconstruction_samples"],
     script:
         "../scripts/evaluate_model.py"

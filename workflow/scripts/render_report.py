@@ -14,6 +14,6 @@ with output_to_log(snakemake.log[0]):
             "datasets": snakemake.params.datasets,
             "variants": snakemake.params.variants,
             "benchmarks": snakemake.params.benchmarks,
-            "rulegraph_jobs": snakemake.params.jobs,
+            "jobs": snakemake.params.jobs,
         },
     )

@@ -15,4 +15,6 @@ with output_to_log(snakemake.log[0]):
         threads=snakemake.threads,
         out_dir=Path(snakemake.output.model).parent,
     )
-    print(f"{card['variant']}: final train MSE {card['final_train_mse']:.6g}, val MSE {card['final_val_mse']}")
+    print(
+        f"{card['variant']}: final train MSE {card['final_train_mse']:.6g}, val MSE {card['final_val_mse']}"
+    )

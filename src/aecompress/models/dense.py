@@ -44,7 +44,7 @@ def build_model(params: dict[str, Any], image_shape: tuple[int, int, int]) -> tf
         ],
         name="decoder",
     )
-    return tf.keras.Sequential([encoder, decoder], name="dense_autoencoder")
+    return tf.keras.Sequential([tf.keras.Input(shape=(inputs,)), encoder, decoder], name="dense_autoencoder")
 
 
 def training_arrays(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
@@ -62,11 +62,15 @@ def reconstruct(model: tf.keras.Model, images: ImageSet, params: dict[str, Any],
     block = params.get("block_size")
     if block is None:
         stacked = images.stacked()
-        decoded = model.predict(to_unit_float(stacked.reshape(len(stacked), -1)), batch_size=batch_size, verbose=0)
+        decoded = model.predict(
+            to_unit_float(stacked.reshape(len(stacked), -1)), batch_size=batch_size, verbose=0
+        )
         return list(to_uint8(decoded).reshape(stacked.shape))
     out = []
     for image in images.images:
         blocks = image_to_blocks(image, block)
-        decoded = model.predict(to_unit_float(blocks.reshape(len(blocks), -1)), batch_size=batch_size, verbose=0)
+        decoded = model.predict(
+            to_unit_float(blocks.reshape(len(blocks), -1)), batch_size=batch_size, verbose=0
+        )
         out.append(blocks_to_image(to_uint8(decoded).reshape(blocks.shape), *image.shape[:2]))
     return out

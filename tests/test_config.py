@@ -1,0 +1,72 @@
+import copy
+
+import pytest
+import yaml
+
+from aecompress.config import ConfigError, load_config, validate_config
+
+
+def test_defaults_are_filled_from_the_schema(minimal_config):
+    config = validate_config(minimal_config)
+    assert config["seed"] == 42
+    assert config["datasets"]["digits"]["test_fraction"] == 0.2
+    experiment = config["experiments"][0]
+    assert experiment["training"] == {
+        "optimizer": "adam",
+        "learning_rate": 0.01,
+        "epochs": 50,
+        "batch_size": 32,
+    }
+    assert experiment["params"] == {"latent_units": 32, "use_bias": True, "block_size": None}
+    assert config["resources"]["train"]["gpu"] == 0
+    assert "seed" not in minimal_config  # the caller's dict is not modified
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda c: c.update(epochs=3), "'epochs' was unexpected"),
+        (lambda c: c["experiments"][0].update(training={"epochs": -1}), "experiments[0].training.epochs"),
+        (lambda c: c["experiments"][0].update(training={"epochs": "ten"}), "'ten' is not of type 'integer'"),
+        (lambda c: c["experiments"][0].update(family="vae"), "experiments[0].family"),
+        (
+            lambda c: c["experiments"][0]["grid"].update(latent_units=[0]),
+            "experiments[0].grid.latent_units[0]",
+        ),
+        (lambda c: c["experiments"][0]["grid"].update(depth=[2]), "'depth' was unexpected"),
+        (lambda c: c["datasets"]["digits"].update(test_fraction=1.5), "datasets.digits.test_fraction"),
+        (lambda c: c["experiments"][0].update(dataset="mnist"), "'mnist' is not a key of `datasets`"),
+        (lambda c: c["datasets"]["digits"].update(images=["china", "flower"]), "not an option of source"),
+        (lambda c: c["experiments"].append(copy.deepcopy(c["experiments"][0])), "more than one experiment"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_expectation(minimal_config, mutate, expected):
+    mutate(minimal_config)
+    with pytest.raises(ConfigError) as err:
+        validate_config(minimal_config, source="my.yaml")
+    assert "my.yaml" in str(err.value)
+    assert expected in str(err.value)
+
+
+def test_whole_image_dense_model_on_photos_of_different_sizes_is_rejected(minimal_config):
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config["experiments"][0]["dataset"] = "photos"
+    with pytest.raises(ConfigError, match="block_size: null .* different sizes"):
+        validate_config(minimal_config)
+    minimal_config["experiments"][0]["params"] = {"block_size": 8}
+    validate_config(minimal_config)
+
+
+def test_shipped_configs_are_valid(repo):
+    for path in [repo / "config.yaml", repo / "tests/data/config-tiny.yaml"]:
+        config = load_config(path)
+        assert config["experiments"]
+
+
+def test_load_config_reports_the_file(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"datasets": {}, "experiments": []}))
+    with pytest.raises(ConfigError, match=str(path)):
+        load_config(path)
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
