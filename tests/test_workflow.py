@@ -1,0 +1,119 @@
+"""The whole workflow, run by Snakemake on a tiny config in a temporary directory."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def snakemake(repo: Path, workdir: Path, *args: str, configfile: Path | None = None):
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
+        "--directory", str(workdir), "--configfile", str(configfile or workdir / "config.yaml"), *args,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    repo = Path(__file__).resolve().parents[1]
+    workdir = tmp_path_factory.mktemp("run")
+    shutil.copy(repo / "tests/data/config-tiny.yaml", workdir / "config.yaml")
+    result = snakemake(repo, workdir, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return repo, workdir
+
+
+def test_every_variant_is_evaluated_and_reported(tiny_run):
+    _, workdir = tiny_run
+    expected = {
+        "dense-digits_latent_units-2_use_bias-true",
+        "dense-digits_latent_units-2_use_bias-false",
+        "dense-digits_latent_units-16_use_bias-true",
+        "dense-digits_latent_units-16_use_bias-false",
+        "dense-photos",
+    }
+    summaries = {
+        p.parent.name: json.loads(p.read_text())
+        for p in (workdir / "results/evaluation").glob("*/summary.json")
+    }
+    assert set(summaries) == expected
+    photos = summaries["dense-photos"]
+    assert (
+        photos["n_images"] == 1 and photos["ms_ssim_scales"] == [5] and 0 < photos["metrics"]["ms_ssim"] <= 1
+    )
+    html = (workdir / "results/report.html").read_text()
+    assert "MSE by compression ratio and bias" in html
+    assert 'class="dataframe table1"' in html
+    for ratio in ("digits: 32x (h=2)", "digits: 4x (h=16)"):
+        assert ratio in html
+    assert "data:image/png;base64" in html  # figures are embedded
+    assert "<script src=" not in html.split("<body")[1]  # nothing to fetch for the content
+
+
+def test_a_larger_latent_gives_a_lower_test_mse(tiny_run):
+    _, workdir = tiny_run
+    mse = {}
+    for path in (workdir / "results/evaluation").glob("dense-digits*/per_image.csv"):
+        mse[path.parent.name] = pd.read_csv(path)["mse"].mean()
+    for bias in ("true", "false"):
+        assert (
+            mse[f"dense-digits_latent_units-16_use_bias-{bias}"]
+            < mse[f"dense-digits_latent_units-2_use_bias-{bias}"]
+        )
+
+
+def test_logs_and_benchmarks_are_written(tiny_run):
+    _, workdir = tiny_run
+    log = (workdir / "logs/train/dense-digits_latent_units-2_use_bias-true.log").read_text()
+    assert "epoch 8/8" in log
+    assert "cuda" not in log.lower() and "onednn" not in log.lower()
+    assert (workdir / "results/benchmarks/train/dense-photos.tsv").exists()
+
+
+def test_rerun_is_a_no_op_and_a_config_change_reruns_only_what_it_touches(tiny_run):
+    repo, workdir = tiny_run
+    result = snakemake(repo, workdir, "-n", "--cores", "2")
+    assert "Nothing to be done" in result.stdout + result.stderr
+    changed = workdir / "changed.yaml"
+    changed.write_text((workdir / "config.yaml").read_text().replace("epochs: 1,", "epochs: 2,"))
+    result = snakemake(repo, workdir, "-n", "--cores", "2", configfile=changed)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    jobs = dict(
+        line.split() for line in out.split("Job stats:")[1].splitlines()[3:] if len(line.split()) == 2
+    )
+    assert jobs["train"] == "1" and jobs["evaluate"] == "1" and jobs["report"] == "1"
+
+
+def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((repo / "tests/data/config-tiny.yaml").read_text().replace("epochs: 8,", "epochs: -8,"))
+    result = snakemake(repo, tmp_path, "--cores", "1", configfile=bad)
+    assert result.returncode != 0
+    assert "experiments[0].training.epochs" in result.stderr
+    assert "-8 is less than the minimum of 1" in result.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_dry_run_does_not_import_tensorflow(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys\n"
+        "from snakemake.cli import main\n"
+        "try:\n"
+        f"    main(['--snakefile', {str(repo / 'Snakefile')!r}, '--directory', {str(tmp_path)!r},"
+        f" '--configfile', {str(repo / 'config.yaml')!r}, '-n', '--cores', '1', '--quiet'])\n"
+        "except SystemExit as e:\n"
+        "    assert e.code in (0, None), e.code\n"
+        "print('TF LOADED' if 'tensorflow' in sys.modules else 'TF NOT LOADED')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "TF NOT LOADED" in result.stdout, result.stdout + result.stderr
