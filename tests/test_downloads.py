@@ -129,6 +129,10 @@ def test_file_url_and_local_path_are_verified_too(tmp_path):
     assert sha256_of(fetch(str(source), tmp_path / "b.gz", LABELS_SHA256)) == LABELS_SHA256
     with pytest.raises(ChecksumError):
         fetch(str(source), tmp_path / "c.gz", IMAGES_SHA256)
+    mnist_md5 = "ec29112dd5afa0611ce80d1b7f02629c"  # published MD5 of t10k-labels
+    assert fetch(str(source), tmp_path / "e.gz", md5=mnist_md5).exists()
+    with pytest.raises(ChecksumError, match="MD5 mismatch"):
+        fetch(str(source), tmp_path / "f.gz", md5="0" * 32)
     with pytest.raises(DownloadError, match="no such local file"):
         fetch(str(tmp_path / "absent"), tmp_path / "d.gz", LABELS_SHA256)
 

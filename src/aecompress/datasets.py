@@ -6,14 +6,40 @@ Snakemake builds the DAG costs nothing.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from aecompress.images import ImageSet, PreparedDataset, convert_channels, decode_image
+
+# A loader returns either all images (split by the config's fractions) or the source's
+# official {"train": ..., "test": ...} split (validation is then carved out of train).
+Loaded = ImageSet | dict[str, ImageSet]
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file a dataset is built from, as its publisher serves it."""
+
+    name: str
+    url: str
+    size: int | None
+    sha256: str | None
+    md5: str | None
+
+
+@cache
+def official_files() -> dict[str, tuple[RemoteFile, ...]]:
+    text = resources.files("aecompress").joinpath("data/remote_files.yaml").read_text()
+    return {source: tuple(RemoteFile(**f) for f in files) for source, files in yaml.safe_load(text).items()}
 
 
 @dataclass(frozen=True)
@@ -25,11 +51,12 @@ class DatasetSource:
     class_names: tuple[str, ...] | None
     licence: str
     citation: str
-    load: Callable[[dict[str, Any]], ImageSet]
+    load: Callable[[dict[str, Any], dict[str, Path]], Loaded]
     extra_options: frozenset[str] = frozenset()
+    downloads: bool = False  # its files come from `official_files()[name]`
 
 
-def _load_sklearn_digits(options: dict[str, Any]) -> ImageSet:
+def _load_sklearn_digits(options: dict[str, Any], files: dict[str, Path]) -> ImageSet:
     """scikit-learn's digits: 8x8 grey, integer levels 0..16, mapped to 0..255 by round(v * 255 / 16)."""
     from sklearn.datasets import load_digits
 
@@ -41,6 +68,10 @@ def _load_sklearn_digits(options: dict[str, Any]) -> ImageSet:
         labels=np.asarray(digits.target, dtype=np.int64),
         names=[f"digit{i:04d}" for i in range(len(pixels))],
     )
+
+
+DEFAULT_MAX_EXTRACT_BYTES = 8 * 2**30  # STL-10 unpacks to 2.6 GB; a zip bomb stops here
+_REMOTE_OPTIONS = frozenset({"mirror", "max_extract_bytes"})
 
 
 # Photographs shipped inside installed packages (no download). Checked offline: each file is
@@ -64,13 +95,104 @@ def bundled_photo_path(name: str):
     return resources.files(package).joinpath(relative)
 
 
-def _load_bundled_photos(options: dict[str, Any]) -> ImageSet:
+def _load_bundled_photos(options: dict[str, Any], files: dict[str, Path]) -> ImageSet:
     names = options.get("images") or list(BUNDLED_PHOTOS)
     images = []
     for name in names:
         with resources.as_file(bundled_photo_path(name)) as path:
             images.append(decode_image(path, channels=3))
     return ImageSet(images=images, labels=None, names=list(names))
+
+
+def _numbered(split: str, images: np.ndarray, labels: np.ndarray | None) -> ImageSet:
+    """An ImageSet of a stacked (N, H, W[, C]) array, images named `<split><index>`."""
+    images = images[..., None] if images.ndim == 3 else images
+    return ImageSet(list(images), labels, [f"{split}{i:05d}" for i in range(len(images))])
+
+
+def _load_idx_pair(files: dict[str, Path]) -> dict[str, ImageSet]:
+    from aecompress.readers import read_idx
+
+    splits = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = read_idx(files[f"{prefix}-images-idx3-ubyte.gz"])
+        labels = read_idx(files[f"{prefix}-labels-idx1-ubyte.gz"]).astype(np.int64)
+        if len(images) != len(labels):
+            raise ValueError(f"{prefix}: {len(images)} images but {len(labels)} labels")
+        splits[split] = _numbered(split, images, labels)
+    return splits
+
+
+def _load_mnist(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+    return _load_idx_pair(files)
+
+
+def _extracted(archive: Path, options: dict[str, Any]):
+    """Unpack `archive` into a temporary folder next to it (removed by the caller)."""
+    from aecompress.downloads import extract
+
+    tmp = Path(tempfile.mkdtemp(prefix=".extract.", dir=archive.parent))
+    limit = options.get("max_extract_bytes") or DEFAULT_MAX_EXTRACT_BYTES
+    return extract(archive, tmp / "x", max_bytes=limit), tmp
+
+
+def _load_cifar10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+    from aecompress.readers import read_cifar10_binary
+
+    root, tmp = _extracted(files["cifar-10-binary.tar.gz"], options)
+    try:
+        folder = root / "cifar-10-batches-bin"
+        parts = [read_cifar10_binary(folder / f"data_batch_{i}.bin") for i in range(1, 6)]
+        test_images, test_labels = read_cifar10_binary(folder / "test_batch.bin")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    train_images = np.concatenate([p[0] for p in parts])
+    train_labels = np.concatenate([p[1] for p in parts])
+    return {
+        "train": _numbered("train", train_images, train_labels),
+        "test": _numbered("test", test_images, test_labels),
+    }
+
+
+def _load_stl10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+    from aecompress.readers import read_stl10_binary
+
+    root, tmp = _extracted(files["stl10_binary.tar.gz"], options)
+    try:
+        folder = root / "stl10_binary"
+        splits = {}
+        for split in ("train", "test"):
+            images, labels = read_stl10_binary(folder / f"{split}_X.bin", folder / f"{split}_y.bin")
+            splits[split] = _numbered(split, images, labels)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return splits
+
+
+def _load_kodak(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+    names = sorted(files)
+    images = [decode_image(files[n], channels=3) for n in names]
+    return ImageSet(images, None, [n.split(".")[0] for n in names])
+
+
+def _load_image_folder(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+    from aecompress.readers import read_image_folder
+
+    tmp = None
+    if options.get("url"):
+        root, tmp = _extracted(next(iter(files.values())), options)
+    else:
+        root = Path(options["path"])
+    try:
+        skip = bool(options.get("skip_corrupt"))
+        images, class_names, skipped = read_image_folder(root, skip_corrupt=skip)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if skipped:
+        print(f"{root}: skipped {len(skipped)} corrupt image(s): {', '.join(skipped[:10])}")
+    images.class_names = class_names or None
+    return images
 
 
 REGISTRY: dict[str, DatasetSource] = {
@@ -98,9 +220,113 @@ REGISTRY: dict[str, DatasetSource] = {
         load=_load_bundled_photos,
         extra_options=frozenset({"images"}),
     ),
+    "mnist": DatasetSource(
+        name="mnist",
+        description="MNIST: 70,000 28x28 grey handwritten digits (official 60,000 / 10,000 split).",
+        native_channels=1,
+        fixed_size=True,
+        class_names=tuple(str(d) for d in range(10)),
+        licence="CC BY-SA 3.0 (Yann LeCun and Corinna Cortes)",
+        citation="LeCun, Y., Bottou, L., Bengio, Y. & Haffner, P. (1998). Proc. IEEE 86(11).",
+        load=_load_mnist,
+        extra_options=_REMOTE_OPTIONS,
+        downloads=True,
+    ),
+    "fashion-mnist": DatasetSource(
+        name="fashion-mnist",
+        description="Fashion-MNIST: 70,000 28x28 grey Zalando article images (60,000 / 10,000).",
+        native_channels=1,
+        fixed_size=True,
+        class_names=(
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ),  # fmt: skip
+        licence="MIT (Zalando Research)",
+        citation="Xiao, H., Rasul, K. & Vollgraf, R. (2017). Fashion-MNIST. arXiv:1708.07747.",
+        load=_load_mnist,
+        extra_options=_REMOTE_OPTIONS,
+        downloads=True,
+    ),
+    "cifar10": DatasetSource(
+        name="cifar10",
+        description="CIFAR-10 (binary version): 60,000 32x32 colour images, 10 classes (50,000 / 10,000).",
+        native_channels=3,
+        fixed_size=True,
+        class_names=(
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ),  # fmt: skip
+        licence="No explicit licence; cite the technical report.",
+        citation="Krizhevsky, A. (2009). Learning Multiple Layers of Features from Tiny Images.",
+        load=_load_cifar10,
+        extra_options=_REMOTE_OPTIONS,
+        downloads=True,
+    ),
+    "stl10": DatasetSource(
+        name="stl10",
+        description="STL-10 (binary): 96x96 colour images, 5,000 labelled train / 8,000 test, 10 classes.",
+        native_channels=3,
+        fixed_size=True,
+        class_names=(
+            "airplane",
+            "bird",
+            "car",
+            "cat",
+            "deer",
+            "dog",
+            "horse",
+            "monkey",
+            "ship",
+            "truck",
+        ),  # fmt: skip
+        licence="Derived from ImageNet; research use.",
+        citation="Coates, A., Ng, A. & Lee, H. (2011). An Analysis of Single-Layer Networks... AISTATS.",
+        load=_load_stl10,
+        extra_options=_REMOTE_OPTIONS,
+        downloads=True,
+    ),
+    "kodak": DatasetSource(
+        name="kodak",
+        description="Kodak Lossless True Color Image Suite: 24 photos of 768x512 (6 portrait).",
+        native_channels=3,
+        fixed_size=False,
+        class_names=None,
+        licence="Released by Eastman Kodak for unrestricted research use.",
+        citation="Kodak PhotoCD suite, http://r0k.us/graphics/kodak/",
+        load=_load_kodak,
+        extra_options=_REMOTE_OPTIONS,
+        downloads=True,
+    ),
+    "image-folder": DatasetSource(
+        name="image-folder",
+        description="The user's own PNG/JPEG/BMP/TIFF images: a local folder, or a zip/tar at a URL.",
+        native_channels=3,
+        fixed_size=False,
+        class_names=None,
+        licence="As the user's images.",
+        citation="",
+        load=_load_image_folder,
+        extra_options=frozenset({"path", "url", "sha256", "skip_corrupt", "max_extract_bytes"}),
+    ),
 }
 
-_COMMON_OPTIONS = frozenset({"source", "test_fraction", "val_fraction", "channels"})
+_COMMON_OPTIONS = frozenset({"source", "test_fraction", "val_fraction", "channels", "subset"})
 
 
 def check_dataset_options(options: dict[str, Any]) -> list[str]:
@@ -115,57 +341,131 @@ def check_dataset_options(options: dict[str, Any]) -> list[str]:
             problems.append(f"images: unknown photo '{name}' (known: {', '.join(BUNDLED_PHOTOS)})")
     if options["test_fraction"] + options["val_fraction"] >= 1:
         problems.append("test_fraction + val_fraction must leave images for training (sum < 1)")
+    if source.name == "image-folder":
+        if bool(options.get("path")) == bool(options.get("url")):
+            problems.append("path/url: give exactly one: a local folder `path` or an archive `url`")
+        if options.get("url") and not options.get("sha256"):
+            problems.append("sha256: required with `url`, so that the archive can be verified")
     return problems
+
+
+def remote_files(options: dict[str, Any]) -> list[RemoteFile]:
+    """The files a dataset entry must fetch before it can be prepared (none for embedded data)."""
+    source = REGISTRY[options["source"]]
+    if source.downloads:
+        return list(official_files()[source.name])
+    if source.name == "image-folder" and options.get("url"):
+        name = options["url"].rstrip("/").rsplit("/", 1)[-1] or "images.archive"
+        return [RemoteFile(name=name, url=options["url"], size=None, sha256=options["sha256"], md5=None)]
+    return []
+
+
+def resolve_url(file: RemoteFile, options: dict[str, Any]) -> str:
+    """Where to fetch `file` from: the official URL, or `mirror` + file name.
+
+    `mirror` may be an http(s):// or file:// base URL or a local folder (a copy made on a
+    login node); the file is verified against the registry's checksum either way.
+    """
+    mirror = options.get("mirror")
+    if not mirror:
+        return file.url
+    if "://" in mirror:
+        return mirror.rstrip("/") + "/" + file.name
+    return str(Path(mirror).expanduser() / file.name)
+
+
+def _stratification(labels: np.ndarray | None, held_out: int) -> np.ndarray | None:
+    """Labels to stratify by, when every class has 2+ images and both sides can hold every class."""
+    if labels is None:
+        return None
+    counts = np.bincount(labels)
+    classes = int((counts > 0).sum())
+    if counts[counts > 0].min() < 2 or held_out < classes or len(labels) - held_out < classes:
+        return None
+    return labels
 
 
 def split_indices(
     n: int, labels: np.ndarray | None, test_fraction: float, val_fraction: float, seed: int
 ) -> dict[str, np.ndarray]:
-    """Seeded train/val/test indices; stratified by label when every class can be."""
+    """Seeded train/val/test indices; stratified by label when every class can be.
+
+    test_fraction 0 leaves the test split empty (for sources with an official test set).
+    """
     from sklearn.model_selection import train_test_split
 
     indices = np.arange(n)
-    n_test = max(1, round(test_fraction * n))
+    n_test = max(1, round(test_fraction * n)) if test_fraction else 0
     n_val = round(val_fraction * n)
     if n_test + n_val >= n:
         raise ValueError(
             f"{n} images leave none for training with test_fraction={test_fraction}, "
             f"val_fraction={val_fraction}"
         )
-    stratify = labels if labels is not None and np.bincount(labels).min() >= 2 else None
-    rest, test = train_test_split(indices, test_size=n_test, random_state=seed, stratify=stratify)
+    if n_test:
+        stratify = _stratification(labels, n_test)
+        rest, test = train_test_split(indices, test_size=n_test, random_state=seed, stratify=stratify)
+    else:
+        rest, test = indices, np.zeros(0, dtype=np.int64)
     if n_val:
-        strat_rest = stratify[rest] if stratify is not None else None
-        train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest)
+        stratify = _stratification(None if labels is None else labels[rest], n_val)
+        train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=stratify)
     else:
         train, val = rest, np.zeros(0, dtype=np.int64)
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
-def prepare_dataset(options: dict[str, Any], seed: int) -> PreparedDataset:
-    """Load a registered source, convert channels, and split it reproducibly."""
+def _take(images: ImageSet, idx: np.ndarray, channels: int) -> ImageSet:
+    return ImageSet(
+        images=[convert_channels(images.images[i], channels) for i in idx],
+        labels=None if images.labels is None else images.labels[idx],
+        names=[images.names[i] for i in idx],
+    )
+
+
+def _subset(idx: np.ndarray, size: int | None, seed: int) -> np.ndarray:
+    if size is None or len(idx) <= size:
+        return idx
+    return np.sort(np.random.default_rng(seed).choice(idx, size=size, replace=False))
+
+
+def prepare_dataset(
+    options: dict[str, Any], seed: int, files: dict[str, str | Path] | None = None
+) -> PreparedDataset:
+    """Load a registered source, convert channels, and split it reproducibly.
+
+    Sources with an official test split keep it (test_fraction is then not used) and carve
+    validation out of their training split; `subset` caps every split for quick runs.
+    """
     source = REGISTRY[options["source"]]
-    full = source.load(options)
+    loaded = source.load(options, {name: Path(path) for name, path in (files or {}).items()})
     channels = options.get("channels") or source.native_channels
-    images = [convert_channels(im, channels) for im in full.images]
-    parts = split_indices(len(images), full.labels, options["test_fraction"], options["val_fraction"], seed)
-    splits = {
-        split: ImageSet(
-            images=[images[i] for i in idx],
-            labels=None if full.labels is None else full.labels[idx],
-            names=[full.names[i] for i in idx],
+    if isinstance(loaded, dict):
+        train = loaded["train"]
+        parts = split_indices(len(train), train.labels, 0.0, options["val_fraction"], seed)
+        pools = {"train": train, "val": train, "test": loaded["test"]}
+        parts["test"] = np.arange(len(loaded["test"]))
+        class_names = source.class_names
+    else:
+        parts = split_indices(
+            len(loaded), loaded.labels, options["test_fraction"], options["val_fraction"], seed
         )
-        for split, idx in parts.items()
+        pools = dict.fromkeys(parts, loaded)
+        class_names = loaded.class_names or source.class_names
+    splits = {
+        split: _take(pools[split], _subset(idx, options.get("subset"), seed + i), channels)
+        for i, (split, idx) in enumerate(parts.items())
     }
     meta = {
         "source": source.name,
         "description": source.description,
         "licence": source.licence,
         "citation": source.citation,
-        "class_names": list(source.class_names) if source.class_names else None,
+        "class_names": list(class_names) if class_names else None,
         "channels": channels,
         "seed": seed,
         "options": options,
+        "official_test_split": isinstance(loaded, dict),
         "split_sizes": {split: len(s) for split, s in splits.items()},
     }
     return PreparedDataset(splits=splits, meta=meta)

@@ -40,7 +40,11 @@ class UnsafeArchiveError(ValueError):
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
+    return digest_of(path, "sha256")
+
+
+def digest_of(path: str | os.PathLike, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
             digest.update(chunk)
@@ -101,8 +105,9 @@ def _retryable(err: Exception) -> bool:
 def fetch(
     url: str,
     dest: str | os.PathLike,
-    sha256: str,
+    sha256: str | None = None,
     *,
+    md5: str | None = None,
     timeout: float = 60.0,
     retries: int = 5,
     backoff_s: float = 2.0,
@@ -110,19 +115,25 @@ def fetch(
 ) -> Path:
     """Fetch `url` to `dest`, verified against `sha256`; return `dest`.
 
+    `md5` is accepted instead for sources that publish only an MD5 (CIFAR-10, STL-10);
+    SHA-256 is used whenever it is known.
+
     HTTP(S) transfers are retried on connection errors, time-outs and 5xx answers with
     exponential back-off (backoff_s * 2**attempt, at most 60 s), resuming from the bytes
     already received. A 4xx answer fails at once. An existing `dest` with the right
     checksum is kept as it is.
     """
     dest = Path(dest)
-    expected = sha256.lower()
+    if not sha256 and not md5:
+        raise ValueError(f"{url}: a SHA-256 or MD5 checksum is required to fetch it")
+    algorithm, label = ("sha256", "SHA-256") if sha256 else ("md5", "MD5")
+    expected = (sha256 or md5).lower()
     if dest.exists():
-        if sha256_of(dest) == expected:
+        actual = digest_of(dest, algorithm)
+        if actual == expected:
             return dest
         raise ChecksumError(
-            f"{dest} exists but its SHA-256 is {sha256_of(dest)}, expected {expected}; "
-            "delete it to fetch it again"
+            f"{dest} exists but its {label} is {actual}, expected {expected}; delete it to fetch it again"
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -149,10 +160,10 @@ def fetch(
                 wait = min(60.0, backoff_s * 2**attempt)
                 print(f"{url}: attempt {attempt + 1} failed ({err!r}); retry in {wait:g} s", file=sys.stderr)
                 sleep(wait)
-    actual = sha256_of(part)
+    actual = digest_of(part, algorithm)
     if actual != expected:
         part.unlink()
-        raise ChecksumError(f"{url}: SHA-256 mismatch: expected {expected}, got {actual}")
+        raise ChecksumError(f"{url}: {label} mismatch: expected {expected}, got {actual}")
     os.replace(part, dest)
     return dest
 

@@ -94,6 +94,7 @@ class ImageSet:
     images: list[np.ndarray]
     labels: np.ndarray | None = None
     names: list[str] = field(default_factory=list)
+    class_names: list[str] | None = None  # set by sources whose classes are found at load time
 
     def __post_init__(self) -> None:
         if not self.names:

@@ -1,0 +1,109 @@
+"""The dataset registry's official entries, source overrides, and preparing each source from the mirror."""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aecompress.config import ConfigError, validate_config
+from aecompress.datasets import official_files, prepare_dataset, remote_files, resolve_url
+
+MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+
+
+def options(**entry):
+    config = validate_config(
+        {
+            "datasets": {"d": entry},
+            "experiments": [{"name": "e", "family": "dense", "dataset": "d", "params": {"block_size": 8}}],
+        }
+    )
+    return config["datasets"]["d"]
+
+
+@needs_mirror
+@pytest.mark.parametrize("source", ["mnist", "fashion-mnist", "kodak"])
+def test_official_checksums_match_the_real_files(source):
+    folder = MIRROR / source
+    for file in official_files()[source]:
+        data = (folder / file.name).read_bytes()
+        assert len(data) == file.size
+        assert hashlib.sha256(data).hexdigest() == file.sha256
+        if file.md5:
+            assert hashlib.md5(data).hexdigest() == file.md5
+
+
+def test_every_official_file_has_a_checksum_and_a_secure_or_published_url():
+    for source, files in official_files().items():
+        assert files, source
+        for file in files:
+            assert file.sha256 or file.md5
+            assert file.url.startswith(("https://", "http://")) and file.url.endswith(file.name)
+
+
+def test_mirror_overrides_the_base_url_only():
+    file = official_files()["mnist"][0]
+    assert resolve_url(file, options(source="mnist")) == file.url
+    assert resolve_url(file, options(source="mnist", mirror="http://127.0.0.1:8000/m/")) == (
+        f"http://127.0.0.1:8000/m/{file.name}"
+    )
+    assert resolve_url(file, options(source="mnist", mirror="/data/mnist")) == f"/data/mnist/{file.name}"
+
+
+def test_source_specific_options_are_checked():
+    with pytest.raises(ConfigError, match="mirror: not an option of source 'sklearn-digits'"):
+        options(source="sklearn-digits", mirror="/x")
+    with pytest.raises(ConfigError, match="give exactly one"):
+        options(source="image-folder")
+    with pytest.raises(ConfigError, match="sha256: required with `url`"):
+        options(source="image-folder", url="https://example.org/photos.zip")
+    entry = options(source="image-folder", url="https://example.org/p.zip", sha256="a" * 64)
+    assert [f.name for f in remote_files(entry)] == ["p.zip"]
+    assert remote_files(options(source="sklearn-digits")) == []
+
+
+def _mirror_files(source: str, folder: str) -> dict[str, Path]:
+    return {f.name: MIRROR / folder / f.name for f in official_files()[source]}
+
+
+@needs_mirror
+def test_mnist_keeps_the_official_test_split_and_subsets():
+    prepared = prepare_dataset(
+        options(source="mnist", subset=500), seed=1, files=_mirror_files("mnist", "mnist")
+    )
+    assert prepared.meta["official_test_split"] is True
+    assert {k: len(v) for k, v in prepared.splits.items()} == {"train": 500, "val": 500, "test": 500}
+    assert all(name.startswith("test") for name in prepared.splits["test"].names)
+    assert prepared.splits["train"].stacked().shape == (500, 28, 28, 1)
+    again = prepare_dataset(
+        options(source="mnist", subset=500), seed=1, files=_mirror_files("mnist", "mnist")
+    )
+    assert again.splits["val"].names == prepared.splits["val"].names
+
+
+@needs_mirror
+def test_cifar10_and_stl10_sample_archives_prepare(tmp_path):
+    for source, folder, archive, shape in [
+        ("cifar10", "cifar-10-sample", "cifar-10-binary.tar.gz", (32, 32, 3)),
+        ("stl10", "stl10-sample", "stl10_binary.tar.gz", (96, 96, 3)),
+    ]:
+        local = tmp_path / archive
+        local.write_bytes((MIRROR / folder / archive).read_bytes())
+        prepared = prepare_dataset(options(source=source, val_fraction=0.1), seed=0, files={archive: local})
+        assert prepared.splits["test"].images[0].shape == shape
+        assert len(prepared.meta["class_names"]) == 10
+        assert sorted(p.name for p in tmp_path.iterdir()) == [archive]  # extraction cleaned up
+        local.unlink()
+
+
+@needs_mirror
+def test_kodak_and_image_folder():
+    files = _mirror_files("kodak", "kodak")
+    prepared = prepare_dataset(options(source="kodak", test_fraction=0.25, val_fraction=0.0), 0, files)
+    assert len(prepared.splits["test"]) == 6 and len(prepared.splits["train"]) == 18
+    folder = prepare_dataset(options(source="image-folder", path=str(MIRROR / "kodak"), channels=1), 0)
+    assert sum(len(s) for s in folder.splits.values()) == 24
+    assert {im.shape[2] for im in folder.splits["train"].images} == {1}
+    assert np.asarray(folder.splits["train"].images[0]).dtype == np.uint8
