@@ -58,7 +58,11 @@ def test_whole_image_dense_model_on_photos_of_different_sizes_is_rejected(minima
 
 
 def test_shipped_configs_are_valid(repo):
-    for path in [repo / "config.yaml", repo / "tests/data/config-tiny.yaml"]:
+    for path in [
+        repo / "config.yaml",
+        repo / "tests/data/config-tiny.yaml",
+        *sorted((repo / "presets").glob("*.yaml")),
+    ]:
         config = load_config(path)
         assert config["experiments"]
 

@@ -117,3 +117,59 @@ def test_dry_run_does_not_import_tensorflow(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "TF NOT LOADED" in result.stdout, result.stdout + result.stderr
+
+
+MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+def test_mnist_preset_downloads_from_a_mirror_and_runs(tmp_path):
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((repo / "presets/mnist-dense.yaml").read_text())
+    config["datasets"]["mnist"].update(mirror=(MIRROR / "mnist").as_uri(), subset=300)
+    config["experiments"][0]["grid"] = {"latent_units": [2, 56], "use_bias": [True]}
+    config["experiments"][0]["training"]["epochs"] = 3
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(repo, tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    downloaded = sorted(p.name for p in (tmp_path / "results/downloads/mnist").iterdir())
+    assert downloaded == sorted(
+        [
+            "train-images-idx3-ubyte.gz",
+            "train-labels-idx1-ubyte.gz",
+            "t10k-images-idx3-ubyte.gz",
+            "t10k-labels-idx1-ubyte.gz",
+        ]
+    )
+    assert "verified" in (tmp_path / "logs/download/mnist/t10k-labels-idx1-ubyte.gz.log").read_text()
+    summaries = {
+        p.parent.name: json.loads(p.read_text())
+        for p in (tmp_path / "results/evaluation").glob("*/summary.json")
+    }
+    low, high = (
+        summaries["dense-mnist_latent_units-2_use_bias-true"],
+        summaries["dense-mnist_latent_units-56_use_bias-true"],
+    )
+    assert low["nominal_compression_ratio"] == 392 and high["nominal_compression_ratio"] == 14
+    assert high["metrics"]["mse"] < low["metrics"]["mse"] and low["n_images"] == 300
+
+
+def test_a_wrong_mirror_fails_with_the_checksum_and_leaves_no_file(tmp_path):
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    fake = tmp_path / "fake-mirror"
+    fake.mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz"):  # fmt: skip
+        (fake / name).write_bytes(b"not mnist")
+    config = yaml.safe_load((repo / "presets/mnist-dense.yaml").read_text())
+    config["datasets"]["mnist"]["mirror"] = str(fake)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(repo, tmp_path, "--cores", "1", "--until", "download")
+    assert result.returncode != 0
+    logs = "".join(p.read_text() for p in (tmp_path / "logs/download/mnist").glob("*.log"))
+    assert "SHA-256 mismatch" in logs and str(fake) in logs
+    assert not list((tmp_path / "results/downloads/mnist").glob("*.gz"))

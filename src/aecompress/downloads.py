@@ -56,7 +56,7 @@ def _progress(total: int | None, initial: int, name: str):
 
     return tqdm(
         total=total, initial=initial, unit="B", unit_scale=True, desc=name, file=sys.stderr,
-        mininterval=5.0, disable=None,
+        mininterval=5.0, disable=False,
     )  # fmt: skip
 
 

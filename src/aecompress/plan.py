@@ -109,3 +109,21 @@ def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
         "train": [benchmark_path("train", v) for v in variants],
         "evaluate": [benchmark_path("evaluate", v) for v in variants],
     }
+
+
+def download_path(dataset: str, filename: str) -> str:
+    return f"{RESULTS}/downloads/{dataset}/{filename}"
+
+
+def downloads(config: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """For each used dataset, the files to fetch: name -> where from and the expected digests."""
+    from aecompress.datasets import remote_files, resolve_url
+
+    out = {}
+    for name in used_datasets(config):
+        options = config["datasets"][name]
+        out[name] = {
+            f.name: {"url": resolve_url(f, options), "sha256": f.sha256, "md5": f.md5}
+            for f in remote_files(options)
+        }
+    return out

@@ -20,16 +20,27 @@ VARIANTS = plan.all_variants(config)
 DATASETS = plan.used_datasets(config)
 RESOURCES = config["resources"]
 BENCHMARKS = plan.job_benchmarks(config)
+DOWNLOADS = plan.downloads(config)
+FILENAMES = sorted({name for files in DOWNLOADS.values() for name in files})
 ENV = "../../envs/aecompress.yaml"
 
 
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
     variant="|".join(re.escape(v) for v in VARIANTS),
+    filename="|".join(re.escape(f) for f in FILENAMES) or "(?!)",
 
 
 def all_targets():
     return [plan.report_path()]
+
+
+def dataset_downloads(wildcards):
+    """Downloaded files a dataset is prepared from, by file name (none for embedded data)."""
+    return {
+        name: plan.download_path(wildcards.dataset, name)
+        for name in DOWNLOADS[wildcards.dataset]
+    }
 
 
 def variant_dataset(wildcards):

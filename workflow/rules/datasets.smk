@@ -1,4 +1,27 @@
+localrules:
+    download,
+
+
+rule download:
+    output:
+        plan.download_path("{dataset}", "{filename}"),
+    log:
+        "logs/download/{dataset}/{filename}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=RESOURCES["prepare"]["runtime"],
+    params:
+        source=lambda wildcards: DOWNLOADS[wildcards.dataset][wildcards.filename],
+    script:
+        "../scripts/download_file.py"
+
+
 rule prepare_dataset:
+    input:
+        unpack(lambda wildcards: dataset_downloads(wildcards)),
     output:
         plan.prepared_dataset_path("{dataset}"),
     log:
