@@ -97,8 +97,8 @@ def _dataset():
 
 def test_prepared_dataset_round_trip_with_mixed_sizes(tmp_path):
     original = _dataset()
-    original.save(tmp_path / "d.npz")
-    loaded = PreparedDataset.load(tmp_path / "d.npz")
+    original.save(tmp_path / "d")
+    loaded = PreparedDataset.load(tmp_path / "d")
     assert loaded.meta["source"] == "x"
     for split in ("train", "val", "test"):
         assert loaded.splits[split].names == original.splits[split].names
@@ -109,11 +109,27 @@ def test_prepared_dataset_round_trip_with_mixed_sizes(tmp_path):
 
 
 def test_foreign_or_missing_dataset_file_is_named(tmp_path):
-    (tmp_path / "x.npz").write_bytes(b"garbage")
-    with pytest.raises(DatasetFileError, match="x.npz"):
-        PreparedDataset.load(tmp_path / "x.npz")
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "manifest.json").write_text("garbage")
+    with pytest.raises(DatasetFileError, match="x/manifest.json"):
+        PreparedDataset.load(tmp_path / "x")
     with pytest.raises(DatasetFileError, match="not found"):
-        PreparedDataset.load(tmp_path / "y.npz")
+        PreparedDataset.load(tmp_path / "y")
+    _dataset().save(tmp_path / "z")
+    (tmp_path / "z" / "train.pixels.npy").write_bytes(b"truncated")
+    with pytest.raises(DatasetFileError, match="split 'train' cannot be read"):
+        PreparedDataset.load(tmp_path / "z")
+
+
+def test_same_size_splits_are_memory_mapped_stacks(tmp_path):
+    images = [np.full((4, 5, 1), i, np.uint8) for i in range(6)]
+    PreparedDataset(
+        splits={"train": ImageSet(images), "val": ImageSet([]), "test": ImageSet(images[:2])}, meta={}
+    ).save(tmp_path / "p")
+    loaded = PreparedDataset.load(tmp_path / "p")
+    stack = loaded.splits["train"].stacked()
+    assert isinstance(stack, np.memmap) and stack.shape == (6, 4, 5, 1) and stack[5, 0, 0, 0] == 5
+    assert loaded.splits["train"].labels is None and len(loaded.splits["val"]) == 0
 
 
 def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):

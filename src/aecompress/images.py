@@ -16,7 +16,7 @@ import numpy as np
 from aecompress.runtime import atomic_path
 
 SPLITS = ("train", "val", "test")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # ITU-R BT.601 luma weights: the conversion JPEG and Pillow use for RGB -> grey.
 _LUMA_WEIGHTS = np.array([0.299, 0.587, 0.114])
@@ -89,12 +89,17 @@ def decode_image(path: str | Path, channels: int | None = None) -> np.ndarray:
 
 @dataclass
 class ImageSet:
-    """A list of uint8 (H, W, C) images with optional integer labels and a name each."""
+    """A list of uint8 (H, W, C) images with optional integer labels and a name each.
+
+    `stack` is set when the images are views of one (N, H, W, C) array (for example a
+    memory-mapped prepared split): `stacked()` then returns it without copying.
+    """
 
     images: list[np.ndarray]
     labels: np.ndarray | None = None
     names: list[str] = field(default_factory=list)
     class_names: list[str] | None = None  # set by sources whose classes are found at load time
+    stack: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -109,10 +114,12 @@ class ImageSet:
 
     @property
     def same_size(self) -> bool:
-        return len({im.shape for im in self.images}) <= 1
+        return self.stack is not None or len({im.shape for im in self.images}) <= 1
 
     def stacked(self) -> np.ndarray:
         """All images as one (N, H, W, C) array; they must share one shape."""
+        if self.stack is not None:
+            return self.stack
         if not self.same_size:
             shapes = sorted({im.shape for im in self.images})
             raise ValueError(f"images have different shapes {shapes[:3]}...; they cannot be stacked")
@@ -121,63 +128,99 @@ class ImageSet:
 
 @dataclass
 class PreparedDataset:
-    """The one on-disk format every model reads: train/val/test ImageSets plus metadata."""
+    """The one on-disk format every model reads: a folder of uint8 .npy files + manifest.json.
+
+    Per split: `<split>.pixels.npy` is (N, H, W, C) when all images share a shape, else the
+    images' pixels concatenated, cut by `<split>.shapes.npy`; `<split>.labels.npy` and
+    `<split>.names.npy` when present. Loading memory-maps the pixels, so a dataset larger
+    than memory is read only as far as it is used. No file holds pickled objects.
+    """
 
     splits: dict[str, ImageSet]
     meta: dict[str, Any]
 
-    def save(self, path: str | Path) -> None:
-        arrays: dict[str, np.ndarray] = {}
-        for split in SPLITS:
-            images = self.splits[split]
-            shapes = np.array([im.shape for im in images.images], dtype=np.int64).reshape(-1, 3)
-            arrays[f"{split}.shapes"] = shapes
-            arrays[f"{split}.pixels"] = (
-                np.concatenate([im.reshape(-1) for im in images.images])
-                if len(images)
-                else np.zeros(0, np.uint8)
-            )
-            arrays[f"{split}.names"] = np.array(images.names, dtype=str)
-            if images.labels is not None:
-                arrays[f"{split}.labels"] = np.asarray(images.labels, dtype=np.int64)
-        meta = {**self.meta, "format_version": FORMAT_VERSION}
-        arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+    def save(self, folder: str | Path) -> None:
+        with atomic_path(folder) as tmp:
+            tmp.mkdir()
+            layout = {split: _write_split(tmp, split, images) for split, images in self.splits.items()}
+            manifest = {"format_version": FORMAT_VERSION, "splits": layout, "meta": self.meta}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
     @classmethod
-    def load(cls, path: str | Path) -> PreparedDataset:
-        path = Path(path)
+    def load(cls, folder: str | Path) -> PreparedDataset:
+        folder = Path(folder)
+        manifest_path = folder / "manifest.json"
         try:
-            with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                if meta.get("format_version") != FORMAT_VERSION:
-                    raise DatasetFileError(
-                        f"{path}: prepared-dataset format {meta.get('format_version')}, "
-                        f"expected {FORMAT_VERSION}; re-run the prepare rule"
-                    )
-                splits = {split: _read_split(data, split, path) for split in SPLITS}
+            manifest = json.loads(manifest_path.read_text())
         except FileNotFoundError as err:
-            raise DatasetFileError(f"{path}: prepared dataset not found") from err
-        except (KeyError, ValueError, OSError) as err:
-            if isinstance(err, DatasetFileError):
-                raise
-            raise DatasetFileError(f"{path}: not a prepared aecompress dataset ({err})") from err
-        return cls(splits=splits, meta=meta)
+            raise DatasetFileError(f"{manifest_path}: prepared dataset not found") from err
+        except (ValueError, OSError) as err:
+            raise DatasetFileError(f"{manifest_path}: not a prepared aecompress dataset ({err})") from err
+        if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
+            version = manifest.get("format_version") if isinstance(manifest, dict) else None
+            raise DatasetFileError(
+                f"{manifest_path}: prepared-dataset format {version}, expected {FORMAT_VERSION}; "
+                "re-run the prepare_dataset rule"
+            )
+        splits = {split: _read_split(folder, split, info) for split, info in manifest["splits"].items()}
+        return cls(splits=splits, meta=manifest["meta"])
 
 
-def _read_split(data, split: str, path: Path) -> ImageSet:
-    shapes = data[f"{split}.shapes"]
-    pixels = data[f"{split}.pixels"]
+def _write_split(folder: Path, split: str, images: ImageSet) -> dict[str, Any]:
+    """Write one split image by image (no second full copy in memory); return its layout."""
+    from numpy.lib.format import open_memmap
+
+    shapes = np.array([im.shape for im in images.images], dtype=np.int64).reshape(-1, 3)
+    stacked = len(images) > 0 and images.same_size
+    total = int(shapes.prod(axis=1).sum())
+    out_shape = (len(images), *shapes[0]) if stacked else (total,)
+    pixels = open_memmap(folder / f"{split}.pixels.npy", mode="w+", dtype=np.uint8, shape=out_shape)
+    offset = 0
+    for i, image in enumerate(images.images):
+        if stacked:
+            pixels[i] = image
+        else:
+            pixels[offset : offset + image.size] = image.reshape(-1)
+            offset += image.size
+    pixels.flush()
+    del pixels
+    np.save(folder / f"{split}.shapes.npy", shapes)
+    np.save(folder / f"{split}.names.npy", np.array(images.names, dtype=str))
+    if images.labels is not None:
+        np.save(folder / f"{split}.labels.npy", np.asarray(images.labels, dtype=np.int64))
+    return {
+        "count": len(images),
+        "layout": "stacked" if stacked else "ragged",
+        "labelled": images.labels is not None,
+    }
+
+
+def _read_split(folder: Path, split: str, info: dict[str, Any]) -> ImageSet:
+    try:
+        pixels = np.load(folder / f"{split}.pixels.npy", mmap_mode="r", allow_pickle=False)
+        shapes = np.load(folder / f"{split}.shapes.npy", allow_pickle=False)
+        names = [str(n) for n in np.load(folder / f"{split}.names.npy", allow_pickle=False)]
+        labels = np.load(folder / f"{split}.labels.npy", allow_pickle=False) if info["labelled"] else None
+    except (OSError, ValueError) as err:
+        raise DatasetFileError(f"{folder}: split '{split}' cannot be read ({err})") from err
+    if len(shapes) != info["count"] or len(names) != info["count"]:
+        raise DatasetFileError(
+            f"{folder}: split '{split}' should hold {info['count']} images, found {len(shapes)}"
+        )
+    if info["layout"] == "stacked":
+        if pixels.shape[0] != info["count"]:
+            raise DatasetFileError(
+                f"{folder}: {split}.pixels.npy holds {pixels.shape[0]} images, expected {info['count']}"
+            )
+        return ImageSet(images=list(pixels), labels=labels, names=names, stack=pixels)
     sizes = shapes.prod(axis=1)
     if sizes.sum() != pixels.size:
         raise DatasetFileError(
-            f"{path}: split '{split}' holds {pixels.size} pixels, its shapes need {sizes.sum()}"
+            f"{folder}: split '{split}' holds {pixels.size} pixels, its shapes need {sizes.sum()}"
         )
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     images = [pixels[a:b].reshape(s) for a, b, s in zip(offsets[:-1], offsets[1:], shapes, strict=True)]
-    labels = data.get(f"{split}.labels")
-    return ImageSet(images=images, labels=labels, names=[str(n) for n in data[f"{split}.names"]])
+    return ImageSet(images=images, labels=labels, names=names)
 
 
 def to_unit_float(images: np.ndarray) -> np.ndarray:

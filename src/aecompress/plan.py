@@ -65,7 +65,8 @@ def used_datasets(config: dict[str, Any]) -> list[str]:
 
 
 def prepared_dataset_path(dataset: str) -> str:
-    return f"{RESULTS}/datasets/{dataset}/prepared.npz"
+    """Folder of the prepared dataset (uint8 .npy files and manifest.json)."""
+    return f"{RESULTS}/datasets/{dataset}/prepared"
 
 
 def model_file(variant_id: str, name: str) -> str:

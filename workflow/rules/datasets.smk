@@ -23,7 +23,7 @@ rule prepare_dataset:
     input:
         unpack(lambda wildcards: dataset_downloads(wildcards)),
     output:
-        plan.prepared_dataset_path("{dataset}"),
+        directory(plan.prepared_dataset_path("{dataset}")),
     log:
         "logs/prepare_dataset/{dataset}.log",
     benchmark:
