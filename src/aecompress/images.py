@@ -167,23 +167,21 @@ class PreparedDataset:
 
 
 def _write_split(folder: Path, split: str, images: ImageSet) -> dict[str, Any]:
-    """Write one split image by image (no second full copy in memory); return its layout."""
-    from numpy.lib.format import open_memmap
+    """Write one split image by image through a file handle; return its layout.
 
+    Streaming the bytes (instead of filling a memory-mapped output) keeps the written
+    pixels out of this process's resident memory: preparing a dataset needs about one
+    copy of it in memory at most, whatever its size.
+    """
     shapes = np.array([im.shape for im in images.images], dtype=np.int64).reshape(-1, 3)
     stacked = len(images) > 0 and images.same_size
     total = int(shapes.prod(axis=1).sum())
-    out_shape = (len(images), *shapes[0]) if stacked else (total,)
-    pixels = open_memmap(folder / f"{split}.pixels.npy", mode="w+", dtype=np.uint8, shape=out_shape)
-    offset = 0
-    for i, image in enumerate(images.images):
-        if stacked:
-            pixels[i] = image
-        else:
-            pixels[offset : offset + image.size] = image.reshape(-1)
-            offset += image.size
-    pixels.flush()
-    del pixels
+    out_shape = (len(images), *(int(v) for v in shapes[0])) if stacked else (total,)
+    with open(folder / f"{split}.pixels.npy", "wb") as fh:
+        header = {"descr": "|u1", "fortran_order": False, "shape": out_shape}
+        np.lib.format.write_array_header_1_0(fh, header)
+        for image in images.images:
+            fh.write(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
     np.save(folder / f"{split}.shapes.npy", shapes)
     np.save(folder / f"{split}.names.npy", np.array(images.names, dtype=str))
     if images.labels is not None:

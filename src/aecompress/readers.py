@@ -70,14 +70,22 @@ def read_cifar10_binary(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray
 def read_stl10_binary(
     images_path: str | os.PathLike, labels_path: str | os.PathLike | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """STL-10 binary images (3x96x96, column-major planes) and optional labels 1..10 -> 0..9."""
+    """STL-10 binary images (3x96x96, column-major planes) and optional labels 1..10 -> 0..9.
+
+    An uncompressed file is memory-mapped and the images are returned as (N, 96, 96, 3)
+    views of it, so the 2.8 GB unlabelled split is never read into memory at once.
+    """
     images_path = Path(images_path)
-    data = np.frombuffer(_read_bytes(images_path), dtype=np.uint8)
+    if images_path.suffix == ".gz":
+        data = np.frombuffer(_read_bytes(images_path), dtype=np.uint8)
+    else:
+        size = images_path.stat().st_size if images_path.exists() else 0
+        data = np.memmap(images_path, dtype=np.uint8, mode="r") if size else np.zeros(0, np.uint8)
     if data.size == 0 or data.size % STL10_IMAGE:
         raise DatasetFileError(
             f"{images_path}: {data.size} bytes is not a whole number of {STL10_IMAGE}-byte STL-10 images"
         )
-    images = np.ascontiguousarray(data.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1))
+    images = data.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1)
     if labels_path is None:
         return images, None
     labels_path = Path(labels_path)
