@@ -74,6 +74,11 @@ def test_mnist_keeps_the_official_test_split_and_subsets():
         options(source="mnist", subset=500), seed=1, files=_mirror_files("mnist", "mnist")
     )
     assert prepared.meta["official_test_split"] is True
+    recorded = {f["name"]: f["sha256"] for f in prepared.meta["source_files"]}
+    assert (
+        recorded["t10k-labels-idx1-ubyte.gz"]
+        == "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"
+    )
     assert {k: len(v) for k, v in prepared.splits.items()} == {"train": 500, "val": 500, "test": 500}
     assert all(name.startswith("test") for name in prepared.splits["test"].names)
     assert prepared.splits["train"].stacked().shape == (500, 28, 28, 1)

@@ -466,6 +466,8 @@ def prepare_dataset(
         "seed": seed,
         "options": options,
         "official_test_split": isinstance(loaded, dict),
+        # The digests each input file was verified against by the download rule.
+        "source_files": [{"name": f.name, "sha256": f.sha256, "md5": f.md5} for f in remote_files(options)],
         "split_sizes": {split: len(s) for split, s in splits.items()},
     }
     return PreparedDataset(splits=splits, meta=meta)
