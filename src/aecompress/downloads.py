@@ -23,6 +23,8 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
+from aecompress.runtime import atomic_path
+
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "aecompress-downloader/1"
 
@@ -180,13 +182,11 @@ def extract(archive: str | os.PathLike, target: str | os.PathLike, max_bytes: in
     Refused: absolute member paths, `..` components, links that point outside `target`,
     device files and FIFOs, and archives whose members add up to more than `max_bytes`.
     The members are unpacked into a temporary sibling folder that is renamed to `target`
-    only when everything succeeded.
+    only when everything succeeded (runtime.atomic_path).
     """
     archive, target = Path(archive), Path(target)
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_path(target) as tmp:
+        tmp.mkdir()
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 members = zf.infolist()
@@ -210,11 +210,6 @@ def extract(archive: str | os.PathLike, target: str | os.PathLike, max_bytes: in
                     raise UnsafeArchiveError(f"{archive}: {err}") from err
         else:
             raise UnsafeArchiveError(f"{archive}: not a tar or zip archive")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
