@@ -36,7 +36,8 @@ def test_block_reconstruction_keeps_any_image_size(dense):
     out = dense.reconstruct(model, images, params)
     assert [o.shape for o in out] == [(13, 30, 3), (9, 9, 3)]
     assert all(o.dtype == np.uint8 for o in out)
-    assert dense.training_arrays(images, params).shape == (2 * 4 + 2 * 2, 192)
+    vectors = dense.training_vectors(images, params)
+    assert vectors.shape == (2 * 4 + 2 * 2, 192) and vectors.dtype == np.uint8
 
 
 def test_mse_and_psnr_against_hand_values(tf):

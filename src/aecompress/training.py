@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from aecompress.images import PreparedDataset
@@ -28,6 +29,30 @@ def _epoch_logger(tf, epochs: int):
     return EpochLogger()
 
 
+def autoencoder_batches(tf, vectors: np.ndarray, batch_size: int, seed: int | None):
+    """A tf.data pipeline of (x, x) float32 batches in [0, 1] drawn from uint8 `vectors`.
+
+    Only indices are shuffled (seeded, reshuffled every epoch); each batch gathers its rows
+    from `vectors` (which may be memory-mapped) and scales them, so no float copy of the
+    whole split exists. Prefetching overlaps the gathering with the training step.
+    """
+    count, width = vectors.shape
+
+    def gather(indices):
+        return vectors[np.sort(indices)].astype(np.float32) / np.float32(255.0)
+
+    indices = tf.data.Dataset.range(count)
+    if seed is not None:
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+
+    def to_pair(batch_indices):
+        x = tf.numpy_function(gather, [batch_indices], tf.float32)
+        x = tf.ensure_shape(x, [None, width])
+        return x, x
+
+    return indices.batch(batch_size).map(to_pair).prefetch(tf.data.AUTOTUNE)
+
+
 def train_variant(
     variant: Variant, dataset: PreparedDataset, seed: int, threads: int, out_dir: str | Path
 ) -> dict[str, Any]:
@@ -42,8 +67,8 @@ def train_variant(
     train, val = dataset.splits["train"], dataset.splits["val"]
     image_shape = tuple(int(s) for s in train.images[0].shape)
 
-    x_train = family.training_arrays(train, variant.params)
-    x_val = family.training_arrays(val, variant.params) if len(val) else None
+    x_train = family.training_vectors(train, variant.params)
+    x_val = family.training_vectors(val, variant.params) if len(val) else None
     model = family.build_model(variant.params, image_shape)
     settings = variant.training
     optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
@@ -51,12 +76,9 @@ def train_variant(
     )
     model.compile(optimizer=optimizer, loss="mse")
     history = model.fit(
-        x_train,
-        x_train,
+        autoencoder_batches(tf, x_train, settings["batch_size"], seed=job_seed),
         epochs=settings["epochs"],
-        batch_size=settings["batch_size"],
-        shuffle=True,
-        validation_data=None if x_val is None else (x_val, x_val),
+        validation_data=None if x_val is None else autoencoder_batches(tf, x_val, 4096, seed=None),
         callbacks=[tf.keras.callbacks.TerminateOnNaN(), _epoch_logger(tf, settings["epochs"])],
         verbose=0,
     )

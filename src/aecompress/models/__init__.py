@@ -16,7 +16,7 @@ from typing import Any
 class ModelFamily:
     name: str
     description: str
-    module: str  # implements build_model, training_arrays, reconstruct, nominal_ratio
+    module: str  # implements build_model, training_vectors, reconstruct, nominal_ratio
     check: Callable[[dict[str, Any], Any], list[str]]
 
     def implementation(self):

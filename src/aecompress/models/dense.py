@@ -47,14 +47,18 @@ def build_model(params: dict[str, Any], image_shape: tuple[int, int, int]) -> tf
     return tf.keras.Sequential([tf.keras.Input(shape=(inputs,)), encoder, decoder], name="dense_autoencoder")
 
 
-def training_arrays(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    """Float32 vectors in [0, 1], one per image (or per block of every image)."""
+def training_vectors(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
+    """uint8 vectors (N, inputs), one per image or per block of every image.
+
+    Whole images come straight from the (memory-mapped) prepared split without a copy; the
+    training pipeline converts each batch to [0, 1] floats as it is drawn.
+    """
     block = params.get("block_size")
     if block is None:
         stacked = images.stacked()
-        return to_unit_float(stacked.reshape(len(stacked), -1))
+        return stacked.reshape(len(stacked), -1)
     vectors = [image_to_blocks(im, block).reshape(-1, block * block * im.shape[2]) for im in images.images]
-    return to_unit_float(np.concatenate(vectors))
+    return np.concatenate(vectors)
 
 
 def reconstruct(model: tf.keras.Model, images: ImageSet, params: dict[str, Any], batch_size: int = 4096):
