@@ -86,6 +86,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def _cross_checks(config: dict[str, Any]) -> list[str]:
     from aecompress.datasets import check_dataset_options
+    from aecompress.models import check_variant
     from aecompress.plan import expand_variants
 
     problems: list[str] = []
@@ -104,8 +105,6 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
             continue
         dataset_source = config["datasets"][experiment["dataset"]]["source"]
         for variant in expand_variants(experiment):
-            from aecompress.models import check_variant
-
             for problem in check_variant(variant.family, variant.params, dataset_source):
                 problems.append(f"{where} (variant {variant.id}): {problem}")
     return problems

@@ -248,7 +248,7 @@ REGISTRY: dict[str, DatasetSource] = {
             "Sneaker",
             "Bag",
             "Ankle boot",
-        ),  # fmt: skip
+        ),
         licence="MIT (Zalando Research)",
         citation="Xiao, H., Rasul, K. & Vollgraf, R. (2017). Fashion-MNIST. arXiv:1708.07747.",
         load=_load_mnist,
@@ -271,7 +271,7 @@ REGISTRY: dict[str, DatasetSource] = {
             "horse",
             "ship",
             "truck",
-        ),  # fmt: skip
+        ),
         licence="No explicit licence; cite the technical report.",
         citation="Krizhevsky, A. (2009). Learning Multiple Layers of Features from Tiny Images.",
         load=_load_cifar10,
@@ -294,7 +294,7 @@ REGISTRY: dict[str, DatasetSource] = {
             "monkey",
             "ship",
             "truck",
-        ),  # fmt: skip
+        ),
         licence="Derived from ImageNet; research use.",
         citation="Coates, A., Ng, A. & Lee, H. (2011). An Analysis of Single-Layer Networks... AISTATS.",
         load=_load_stl10,

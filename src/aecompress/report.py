@@ -7,6 +7,7 @@ calls into this module, so the report's logic is importable and unit-tested.
 from __future__ import annotations
 
 import json
+import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -150,8 +151,6 @@ def package_versions() -> pd.DataFrame:
 
 
 def hardware() -> dict[str, Any]:
-    import os
-
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),

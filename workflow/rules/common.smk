@@ -1,5 +1,6 @@
 # Config validation and every helper that turns the config into target paths.
 # Only light imports here: `snakemake -n` must never load TensorFlow.
+import dataclasses
 import re
 
 from snakemake.exceptions import WorkflowError
@@ -49,13 +50,4 @@ def variant_dataset(wildcards):
 
 def variant_record(wildcards):
     """The variant as plain data: part of the rule's params, so a config change re-runs it."""
-    variant = VARIANTS[wildcards.variant]
-    return {
-        "id": variant.id,
-        "experiment": variant.experiment,
-        "family": variant.family,
-        "dataset": variant.dataset,
-        "params": variant.params,
-        "training": variant.training,
-        "grid_values": variant.grid_values,
-    }
+    return dataclasses.asdict(VARIANTS[wildcards.variant])

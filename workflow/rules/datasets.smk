@@ -21,7 +21,7 @@ rule download:
 
 rule prepare_dataset:
     input:
-        unpack(lambda wildcards: dataset_downloads(wildcards)),
+        unpack(dataset_downloads),
     output:
         directory(plan.prepared_dataset_path("{dataset}")),
     log:

@@ -61,20 +61,21 @@ def training_vectors(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
     return np.concatenate(vectors)
 
 
+def _decode(model: tf.keras.Model, vectors: np.ndarray, batch_size: int) -> np.ndarray:
+    """uint8 input vectors -> uint8 reconstructions of the same shape."""
+    decoded = model.predict(to_unit_float(vectors), batch_size=batch_size, verbose=0)
+    return to_uint8(decoded)
+
+
 def reconstruct(model: tf.keras.Model, images: ImageSet, params: dict[str, Any], batch_size: int = 4096):
     """Decoded uint8 images, each cropped back to its original size."""
     block = params.get("block_size")
     if block is None:
         stacked = images.stacked()
-        decoded = model.predict(
-            to_unit_float(stacked.reshape(len(stacked), -1)), batch_size=batch_size, verbose=0
-        )
-        return list(to_uint8(decoded).reshape(stacked.shape))
+        return list(_decode(model, stacked.reshape(len(stacked), -1), batch_size).reshape(stacked.shape))
     out = []
     for image in images.images:
         blocks = image_to_blocks(image, block)
-        decoded = model.predict(
-            to_unit_float(blocks.reshape(len(blocks), -1)), batch_size=batch_size, verbose=0
-        )
-        out.append(blocks_to_image(to_uint8(decoded).reshape(blocks.shape), *image.shape[:2]))
+        decoded = _decode(model, blocks.reshape(len(blocks), -1), batch_size).reshape(blocks.shape)
+        out.append(blocks_to_image(decoded, *image.shape[:2]))
     return out
