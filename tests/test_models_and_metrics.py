@@ -5,6 +5,9 @@ import pytest
 
 from aecompress.images import ImageSet
 from aecompress.metrics import image_quality, ms_ssim_scales, mse
+from aecompress.preprocessing import Normalization
+
+UNIT = Normalization("unit")
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +21,17 @@ def dense(tf):
     ("h", "bias", "count"), [(2, True, 64 * 2 + 2 + 2 * 64 + 64), (2, False, 256), (16, True, 2128)]
 )
 def test_dense_parameter_counts(dense, h, bias, count):
-    model = dense.build_model({"latent_units": h, "use_bias": bias, "block_size": None}, (8, 8, 1))
+    model = dense.build_model({"latent_units": h, "use_bias": bias, "block_size": None}, (8, 8, 1), UNIT)
     assert model.count_params() == count
     assert model.get_layer("encoder").output_shape == (None, h)
-    assert model.output_shape == (None, 64)
+    assert model.output_shape == (None, 8, 8, 1)
+
+
+@pytest.mark.parametrize(("kind", "activation"), [("unit", "sigmoid"), ("symmetric", "tanh")])
+def test_dense_output_activation_follows_the_normalization(dense, kind, activation):
+    params = {"latent_units": 2, "use_bias": True, "block_size": None}
+    model = dense.build_model(params, (4, 4, 1), Normalization(kind))
+    assert model.get_layer("decoder").layers[0].activation.__name__ == activation
 
 
 def test_dense_nominal_ratio(dense):
@@ -31,13 +41,13 @@ def test_dense_nominal_ratio(dense):
 
 def test_block_reconstruction_keeps_any_image_size(dense):
     params = {"latent_units": 4, "use_bias": True, "block_size": 8}
-    model = dense.build_model(params, (8, 8, 3))
+    model = dense.build_model(params, (8, 8, 3), UNIT)
     images = ImageSet([np.full((13, 30, 3), 7, np.uint8), np.zeros((9, 9, 3), np.uint8)])
-    out = dense.reconstruct(model, images, params)
+    out = dense.reconstruct(model, images, params, UNIT)
     assert [o.shape for o in out] == [(13, 30, 3), (9, 9, 3)]
     assert all(o.dtype == np.uint8 for o in out)
-    vectors = dense.training_vectors(images, params)
-    assert vectors.shape == (2 * 4 + 2 * 2, 192) and vectors.dtype == np.uint8
+    blocks = dense.training_pixels(images, params)
+    assert blocks.shape == (2 * 4 + 2 * 2, 8, 8, 3) and blocks.dtype == np.uint8
 
 
 def test_mse_and_psnr_against_hand_values(tf):

@@ -112,3 +112,18 @@ def test_kodak_and_image_folder():
     assert sum(len(s) for s in folder.splits.values()) == 24
     assert {im.shape[2] for im in folder.splits["train"].images} == {1}
     assert np.asarray(folder.splits["train"].images[0]).dtype == np.uint8
+
+
+def test_registry_override_replaces_checksums_by_name_only(tmp_path, capsys):
+    from aecompress.datasets import _apply_override
+
+    path = tmp_path / "o.yaml"
+    path.write_text("cifar10:\n  - {name: cifar-10-binary.tar.gz, size: 10, sha256: " + "b" * 64 + "}\n")
+    files = _apply_override(official_files(), path)
+    (cifar,) = files["cifar10"]
+    assert (cifar.size, cifar.sha256, cifar.md5) == (10, "b" * 64, None)
+    assert cifar.url == official_files()["cifar10"][0].url and files["mnist"] == official_files()["mnist"]
+    assert "overridden" in capsys.readouterr().err
+    path.write_text("cifar10:\n  - {name: other.tar.gz, sha256: null}\n")
+    with pytest.raises(ValueError, match="no official file named 'other.tar.gz'"):
+        _apply_override(official_files(), path)

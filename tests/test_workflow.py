@@ -1,6 +1,8 @@
 """The whole workflow, run by Snakemake on a tiny config in a temporary directory."""
 
+import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,12 +14,13 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def snakemake(repo: Path, workdir: Path, *args: str, configfile: Path | None = None):
+def snakemake(repo: Path, workdir: Path, *args: str, configfile: Path | None = None, env=None):
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(repo / "Snakefile"),
         "--directory", str(workdir), "--configfile", str(configfile or workdir / "config.yaml"), *args,
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+    environment = None if env is None else {**os.environ, **env}
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, env=environment)
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +176,59 @@ def test_a_wrong_mirror_fails_with_the_checksum_and_leaves_no_file(tmp_path):
     logs = "".join(p.read_text() for p in (tmp_path / "logs/download/mnist").glob("*.log"))
     assert "SHA-256 mismatch" in logs and str(fake) in logs
     assert not list((tmp_path / "results/downloads/mnist").glob("*.gz"))
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+def test_stl10_sample_archive_runs_through_the_workflow_with_a_registry_override(tmp_path):
+    """The mirror's STL-10 sample has the official layout but its own checksum: override it (tests only)."""
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    archive = MIRROR / "stl10-sample" / "stl10_binary.tar.gz"
+    override = {
+        "stl10": [
+            {
+                "name": archive.name,
+                "size": archive.stat().st_size,
+                "sha256": hashlib.sha256(archive.read_bytes()).hexdigest(),
+                "md5": None,
+            }
+        ]
+    }
+    (tmp_path / "override.yaml").write_text(yaml.safe_dump(override))
+    config = {
+        "datasets": {
+            "stl": {"source": "stl10", "mirror": archive.parent.as_uri(), "unlabeled": True, "folds": 3}
+        },
+        "experiments": [
+            {
+                "name": "stl-blocks",
+                "family": "dense",
+                "dataset": "stl",
+                "params": {"block_size": 8, "latent_units": 24},
+                "preprocessing": {"normalization": "standardize"},
+                "training": {"epochs": 1, "learning_rate": 0.001},
+            }
+        ],
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    env = {"AECOMPRESS_TEST_REGISTRY_OVERRIDE": str(tmp_path / "override.yaml")}
+    result = snakemake(repo, tmp_path, "--cores", "2", env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    manifest = json.loads((tmp_path / "results/datasets/stl/prepared/manifest.json").read_text())
+    assert manifest["splits"]["train"]["labelled"] is False  # 63 labelled + 141 unlabelled, minus val
+    assert sum(s["count"] for s in manifest["splits"].values()) == 63 + 141 + 42
+    assert manifest["folds"] == 3 and manifest["meta"]["options"]["unlabeled"] is True
+    card = json.loads((tmp_path / "results/models/stl-blocks/model.json").read_text())
+    assert card["preprocessing"]["normalization"]["kind"] == "standardize"
+    assert len(card["preprocessing"]["normalization"]["mean"]) == 3
+    summary = json.loads((tmp_path / "results/evaluation/stl-blocks/summary.json").read_text())
+    assert summary["n_images"] == 42 and summary["metrics"]["psnr"] > 15
+
+    # Without the override the sample fails verification against the official MD5.
+    shutil.rmtree(tmp_path / "results")
+    result = snakemake(repo, tmp_path, "--cores", "1", "--until", "download")
+    assert result.returncode != 0
+    assert "91f7769df0f17e558f3565bffb0c7dfb" in "".join(
+        p.read_text() for p in (tmp_path / "logs/download").rglob("*.log")
+    )

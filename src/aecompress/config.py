@@ -105,7 +105,7 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
             continue
         dataset_source = config["datasets"][experiment["dataset"]]["source"]
         for variant in expand_variants(experiment):
-            for problem in check_variant(variant.family, variant.params, dataset_source):
+            for problem in check_variant(variant, dataset_source):
                 problems.append(f"{where} (variant {variant.id}): {problem}")
     return problems
 

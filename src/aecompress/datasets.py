@@ -6,10 +6,12 @@ Snakemake builds the DAG costs nothing.
 
 from __future__ import annotations
 
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -36,10 +38,42 @@ class RemoteFile:
     md5: str | None
 
 
+# Testing only: a YAML file {source: [{name, size, sha256, md5}]} whose entries replace the
+# checksums of the official files of the same name, so the workflow can run on same-layout
+# sample archives (e.g. the offline mirror's CIFAR-10 sample). The official entries never change.
+REGISTRY_OVERRIDE_ENV = "AECOMPRESS_TEST_REGISTRY_OVERRIDE"
+
+
 @cache
 def official_files() -> dict[str, tuple[RemoteFile, ...]]:
     text = resources.files("aecompress").joinpath("data/remote_files.yaml").read_text()
-    return {source: tuple(RemoteFile(**f) for f in files) for source, files in yaml.safe_load(text).items()}
+    files = {
+        source: tuple(RemoteFile(**f) for f in entries) for source, entries in yaml.safe_load(text).items()
+    }
+    override = os.environ.get(REGISTRY_OVERRIDE_ENV)
+    return _apply_override(files, Path(override)) if override else files
+
+
+def _apply_override(
+    files: dict[str, tuple[RemoteFile, ...]], path: Path
+) -> dict[str, tuple[RemoteFile, ...]]:
+    try:
+        entries = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(
+            f"{REGISTRY_OVERRIDE_ENV}={path}: cannot read the registry override ({err})"
+        ) from err
+    print(f"aecompress: registry checksums overridden from {path} (testing only)", file=sys.stderr)
+    out = dict(files)
+    for source, replaced in (entries or {}).items():
+        by_name = {f.name: f for f in files.get(source, ())}
+        for entry in replaced:
+            if entry.get("name") not in by_name:
+                raise ValueError(f"{path}: '{source}' has no official file named {entry.get('name')!r}")
+            fields = {k: entry.get(k) for k in ("size", "sha256", "md5")}
+            by_name[entry["name"]] = replace(by_name[entry["name"]], **fields)
+        out[source] = tuple(by_name.values())
+    return out
 
 
 @dataclass(frozen=True)
@@ -164,7 +198,18 @@ def _load_stl10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
         for split in ("train", "test"):
             images, labels = read_stl10_binary(folder / f"{split}_X.bin", folder / f"{split}_y.bin")
             splits[split] = _numbered(split, images, labels)
+        if options.get("unlabeled"):
+            # The 100,000 unlabelled images join the training pool as views of the memory-mapped
+            # file (no copy); the pool then has no labels, so its split is not stratified.
+            unlabeled, _ = read_stl10_binary(folder / "unlabeled_X.bin")
+            labelled = splits["train"]
+            splits["train"] = ImageSet(
+                labelled.images + list(unlabeled),
+                None,
+                labelled.names + [f"unlabeled{i:06d}" for i in range(len(unlabeled))],
+            )
     finally:
+        # POSIX keeps memory-mapped files readable after their names are removed.
         shutil.rmtree(tmp, ignore_errors=True)
     return splits
 
@@ -298,7 +343,7 @@ REGISTRY: dict[str, DatasetSource] = {
         licence="Derived from ImageNet; research use.",
         citation="Coates, A., Ng, A. & Lee, H. (2011). An Analysis of Single-Layer Networks... AISTATS.",
         load=_load_stl10,
-        extra_options=_REMOTE_OPTIONS,
+        extra_options=_REMOTE_OPTIONS | {"unlabeled"},
         downloads=True,
     ),
     "kodak": DatasetSource(
@@ -326,7 +371,7 @@ REGISTRY: dict[str, DatasetSource] = {
     ),
 }
 
-_COMMON_OPTIONS = frozenset({"source", "test_fraction", "val_fraction", "channels", "subset"})
+_COMMON_OPTIONS = frozenset({"source", "test_fraction", "val_fraction", "channels", "subset", "folds"})
 
 
 def check_dataset_options(options: dict[str, Any]) -> list[str]:
@@ -415,6 +460,21 @@ def split_indices(
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+def fold_assignment(n: int, labels: np.ndarray | None, k: int, seed: int) -> np.ndarray:
+    """Seeded K-fold id (0..k-1) of each of `n` images; stratified when every class has k+ images."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if n < k:
+        raise ValueError(f"folds: {k} folds need at least {k} training images, the split has {n}")
+    counts = None if labels is None else np.bincount(labels)
+    stratify = counts is not None and counts[counts > 0].min() >= k
+    splitter = (StratifiedKFold if stratify else KFold)(n_splits=k, shuffle=True, random_state=seed)
+    folds = np.empty(n, dtype=np.int64)
+    for fold, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels if stratify else None)):
+        folds[held_out] = fold
+    return folds
+
+
 def _take(images: ImageSet, idx: np.ndarray, channels: int) -> ImageSet:
     return ImageSet(
         images=[convert_channels(images.images[i], channels) for i in idx],
@@ -469,5 +529,10 @@ def prepare_dataset(
         # The digests each input file was verified against by the download rule.
         "source_files": [{"name": f.name, "sha256": f.sha256, "md5": f.md5} for f in remote_files(options)],
         "split_sizes": {split: len(s) for split, s in splits.items()},
+        "folds": options.get("folds"),
     }
-    return PreparedDataset(splits=splits, meta=meta)
+    folds = None
+    if options.get("folds"):
+        train = splits["train"]
+        folds = fold_assignment(len(train), train.labels, options["folds"], seed + 10)
+    return PreparedDataset(splits=splits, meta=meta, folds=folds)

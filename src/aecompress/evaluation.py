@@ -17,6 +17,7 @@ import pandas as pd
 from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES, image_quality
 from aecompress.models import get_family
+from aecompress.preprocessing import Normalization
 from aecompress.runtime import atomic_path, import_tensorflow
 
 SUMMARY_SCHEMA_VERSION = 1
@@ -59,6 +60,7 @@ def summarize(per_image: pd.DataFrame, card: dict[str, Any], class_names: list[s
         "split": "test",
         "operating_point": card["grid_values"],
         "params": card["params"],
+        "preprocessing": card["preprocessing"],
         "n_images": int(len(per_image)),
         "metrics": {name: _finite_or_none(per_image[name].mean()) for name in METRICS},
         "metric_rules": METRIC_RULES,
@@ -87,7 +89,8 @@ def evaluate_variant(
     family = get_family(card["family"]).implementation()
     model = tf.keras.models.load_model(model_path, compile=False)
     test = dataset.splits["test"]
-    reconstructions = family.reconstruct(model, test, card["params"])
+    normalization = Normalization.from_json(card["preprocessing"]["normalization"])
+    reconstructions = family.reconstruct(model, test, card["params"], normalization)
 
     per_image = per_image_metrics(tf, test.images, reconstructions)
     per_image.insert(0, "image", test.names)

@@ -138,12 +138,23 @@ class PreparedDataset:
 
     splits: dict[str, ImageSet]
     meta: dict[str, Any]
+    # Cross-validation fold (0..K-1) of each training image, when the config asks for K folds.
+    folds: np.ndarray | None = None
 
     def save(self, folder: str | Path) -> None:
         with atomic_path(folder) as tmp:
             tmp.mkdir()
             layout = {split: _write_split(tmp, split, images) for split, images in self.splits.items()}
-            manifest = {"format_version": FORMAT_VERSION, "splits": layout, "meta": self.meta}
+            if self.folds is not None:
+                if len(self.folds) != len(self.splits["train"]):
+                    raise ValueError("PreparedDataset: one fold id per training image is required")
+                np.save(tmp / "train.folds.npy", np.asarray(self.folds, dtype=np.int64))
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                "splits": layout,
+                "folds": None if self.folds is None else int(self.folds.max()) + 1,
+                "meta": self.meta,
+            }
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
 
     @classmethod
@@ -163,7 +174,18 @@ class PreparedDataset:
                 "re-run the prepare_dataset rule"
             )
         splits = {split: _read_split(folder, split, info) for split, info in manifest["splits"].items()}
-        return cls(splits=splits, meta=manifest["meta"])
+        folds = None
+        if manifest.get("folds"):
+            try:
+                folds = np.load(folder / "train.folds.npy", allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise DatasetFileError(f"{folder}/train.folds.npy: cannot be read ({err})") from err
+            if len(folds) != len(splits["train"]):
+                raise DatasetFileError(
+                    f"{folder}/train.folds.npy: {len(folds)} fold ids for "
+                    f"{len(splits['train'])} training images"
+                )
+        return cls(splits=splits, meta=manifest["meta"], folds=folds)
 
 
 def _write_split(folder: Path, split: str, images: ImageSet) -> dict[str, Any]:

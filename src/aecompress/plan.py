@@ -22,6 +22,7 @@ class Variant:
     dataset: str
     params: dict[str, Any] = field(hash=False)
     training: dict[str, Any] = field(hash=False)
+    preprocessing: dict[str, Any] = field(hash=False)
     grid_values: dict[str, Any] = field(hash=False)
 
 
@@ -49,6 +50,7 @@ def expand_variants(experiment: dict[str, Any]) -> list[Variant]:
                 dataset=experiment["dataset"],
                 params={**experiment.get("params", {}), **point},
                 training=dict(experiment.get("training", {})),
+                preprocessing=dict(experiment.get("preprocessing", {})),
                 grid_values=point,
             )
         )

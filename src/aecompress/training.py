@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -10,9 +11,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aecompress.images import PreparedDataset
+from aecompress.images import ImageSet, PreparedDataset
 from aecompress.models import get_family
 from aecompress.plan import Variant
+from aecompress.preprocessing import Normalization, PatchSampler, crop_box, fit_normalization
 from aecompress.runtime import atomic_path, derived_seed, import_tensorflow, seed_everything
 
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
@@ -29,28 +31,69 @@ def _epoch_logger(tf, epochs: int):
     return EpochLogger()
 
 
-def autoencoder_batches(tf, vectors: np.ndarray, batch_size: int, seed: int | None):
-    """A tf.data pipeline of (x, x) float32 batches in [0, 1] drawn from uint8 `vectors`.
+def array_batches(tf, pixels: np.ndarray, batch_size: int, seed: int | None, normalization: Normalization):
+    """A tf.data pipeline of normalized (x, x) float32 batches drawn from uint8 `pixels` (N, ...).
 
     Only indices are shuffled (seeded, reshuffled every epoch); each batch gathers its rows
-    from `vectors` (which may be memory-mapped) and scales them, so no float copy of the
+    from `pixels` (which may be memory-mapped) and normalizes them, so no float copy of the
     whole split exists. Prefetching overlaps the gathering with the training step.
     """
-    count, width = vectors.shape
+    count, item_shape = len(pixels), pixels.shape[1:]
 
     def gather(indices):
-        return vectors[np.sort(indices)].astype(np.float32) / np.float32(255.0)
+        return pixels[np.sort(indices)]
 
     indices = tf.data.Dataset.range(count)
     if seed is not None:
         indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
 
     def to_pair(batch_indices):
-        x = tf.numpy_function(gather, [batch_indices], tf.float32)
-        x = tf.ensure_shape(x, [None, width])
+        x = tf.ensure_shape(tf.numpy_function(gather, [batch_indices], tf.uint8), [None, *item_shape])
+        x = normalization.forward(x)
         return x, x
 
     return indices.batch(batch_size).map(to_pair).prefetch(tf.data.AUTOTUNE)
+
+
+def patch_batches(
+    tf,
+    images: ImageSet,
+    sampler: PatchSampler,
+    batch_size: int,
+    normalization: Normalization,
+    fixed_epoch: int | None = None,
+):
+    """Normalized (x, x) batches of random patches, a fresh seeded draw every epoch.
+
+    With `fixed_epoch` every pass draws the same patches (a stable validation set).
+    """
+    sampler.check(images)
+    epochs = itertools.count()
+    channels = images.images[0].shape[2]
+
+    def generator():
+        epoch = next(epochs) if fixed_epoch is None else fixed_epoch
+        yield from sampler.epoch(images, epoch)
+
+    spec = tf.TensorSpec((sampler.size, sampler.size, channels), tf.uint8)
+    patches = tf.data.Dataset.from_generator(generator, output_signature=spec)
+
+    def to_pair(x):
+        x = normalization.forward(x)
+        return x, x
+
+    return patches.batch(batch_size).map(to_pair).prefetch(tf.data.AUTOTUNE)
+
+
+def training_data(tf, family, variant: Variant, split: ImageSet, normalization, seed, batch_size, fixed):
+    """The tf.data pipeline of one split for `variant`: patches when configured, else whole inputs."""
+    patches = variant.preprocessing.get("patches")
+    if patches:
+        per_epoch = patches["per_epoch"] if not fixed else min(patches["per_epoch"], 64 * len(split))
+        sampler = PatchSampler(patches["size"], per_epoch, patches["flips"] and not fixed, seed)
+        return patch_batches(tf, split, sampler, batch_size, normalization, 0 if fixed else None)
+    pixels = family.training_pixels(split, variant.params)
+    return array_batches(tf, pixels, batch_size, None if fixed else seed, normalization)
 
 
 def train_variant(
@@ -67,18 +110,24 @@ def train_variant(
     train, val = dataset.splits["train"], dataset.splits["val"]
     image_shape = tuple(int(s) for s in train.images[0].shape)
 
-    x_train = family.training_vectors(train, variant.params)
-    x_val = family.training_vectors(val, variant.params) if len(val) else None
-    model = family.build_model(variant.params, image_shape)
+    normalization = fit_normalization(variant.preprocessing["normalization"], train)
+    model = family.build_model(variant.params, image_shape, normalization)
     settings = variant.training
+    padding_multiple = (variant.preprocessing.get("padding") or {}).get("multiple")
+    batches = training_data(
+        tf, family, variant, train, normalization, job_seed, settings["batch_size"], False
+    )
+    val_batches = (
+        training_data(tf, family, variant, val, normalization, job_seed + 1, 256, True) if len(val) else None
+    )
     optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
         learning_rate=settings["learning_rate"]
     )
     model.compile(optimizer=optimizer, loss="mse")
     history = model.fit(
-        autoencoder_batches(tf, x_train, settings["batch_size"], seed=job_seed),
+        batches,
         epochs=settings["epochs"],
-        validation_data=None if x_val is None else autoencoder_batches(tf, x_val, 4096, seed=None),
+        validation_data=val_batches,
         callbacks=[tf.keras.callbacks.TerminateOnNaN(), _epoch_logger(tf, settings["epochs"])],
         verbose=0,
     )
@@ -96,9 +145,14 @@ def train_variant(
         "params": variant.params,
         "grid_values": variant.grid_values,
         "training": settings,
+        "preprocessing": {
+            **variant.preprocessing,
+            "normalization": normalization.to_json(),
+            # Images of different sizes are each padded and cropped back by the same rule.
+            "crop_box": crop_box(*image_shape[:2], padding_multiple) if train.same_size else None,
+        },
         "seed": job_seed,
         "image_shape": list(image_shape),
-        "training_vectors": int(len(x_train)),
         "parameter_count": int(model.count_params()),
         "nominal_compression_ratio": family.nominal_ratio(variant.params, image_shape),
         "final_train_mse": float(table["train_mse"].iloc[-1]),

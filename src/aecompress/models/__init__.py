@@ -16,20 +16,27 @@ from typing import Any
 class ModelFamily:
     name: str
     description: str
-    module: str  # implements build_model, training_vectors, reconstruct, nominal_ratio
-    check: Callable[[dict[str, Any], Any], list[str]]
+    module: str  # implements build_model, training_pixels, reconstruct, nominal_ratio
+    check: Callable[[dict[str, Any], dict[str, Any], Any], list[str]]  # (params, preprocessing, source)
 
     def implementation(self):
         return importlib.import_module(self.module)
 
 
-def _check_dense(params: dict[str, Any], dataset_source) -> list[str]:
+def _check_dense(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
+    problems = []
     if params.get("block_size") is None and not dataset_source.fixed_size:
-        return [
+        problems.append(
             f"block_size: null makes each whole image one input vector, but source "
             f"'{dataset_source.name}' has images of different sizes; set block_size (e.g. 8)"
-        ]
-    return []
+        )
+    for key in ("padding", "patches"):
+        if preprocessing.get(key) is not None:
+            problems.append(
+                f"preprocessing.{key}: not used by the dense family, which codes whole images or "
+                "block_size blocks (edge-padded to a multiple of the block)"
+            )
+    return problems
 
 
 FAMILIES: dict[str, ModelFamily] = {
@@ -49,8 +56,9 @@ def get_family(name: str) -> ModelFamily:
         raise KeyError(f"unknown model family '{name}' (known: {', '.join(FAMILIES)})") from None
 
 
-def check_variant(family: str, params: dict[str, Any], source_name: str) -> list[str]:
-    """Problems of one variant against its dataset source, as `key: what was expected`."""
+def check_variant(variant, source_name: str) -> list[str]:
+    """Problems of one plan.Variant against its dataset source, as `key: what was expected`."""
     from aecompress.datasets import REGISTRY
 
-    return get_family(family).check(params, REGISTRY[source_name])
+    family = get_family(variant.family)
+    return family.check(variant.params, variant.preprocessing, REGISTRY[source_name])

@@ -1,4 +1,4 @@
-"""Dense autoencoder: x -> sigmoid(W_e x + b_e) -> sigmoid(W_d z + b_d).
+"""Dense autoencoder: x -> sigmoid(W_e x + b_e) -> act(W_d z + b_d), act from the normalization.
 
 The MNIST paper's family (784 -> h -> 784). With `block_size` set, the same network codes
 an image of any size block by block (like a learned block transform), so it also runs on
@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from aecompress.images import ImageSet, blocks_to_image, image_to_blocks, to_uint8, to_unit_float
+from aecompress.images import ImageSet, blocks_to_image, image_to_blocks
+from aecompress.preprocessing import Normalization
 
 
 def vector_shape(params: dict[str, Any], image_shape: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -27,12 +28,17 @@ def nominal_ratio(params: dict[str, Any], image_shape: tuple[int, int, int]) -> 
     return float(np.prod(vector_shape(params, image_shape))) / params["latent_units"]
 
 
-def build_model(params: dict[str, Any], image_shape: tuple[int, int, int]) -> tf.keras.Model:
-    inputs = int(np.prod(vector_shape(params, image_shape)))
+def build_model(
+    params: dict[str, Any], image_shape: tuple[int, int, int], normalization: Normalization
+) -> tf.keras.Model:
+    """(h, w, c) pixels, normalized -> flatten -> h sigmoid units -> (h, w, c), same scale."""
+    shape = vector_shape(params, image_shape)
+    inputs = int(np.prod(shape))
     use_bias = params["use_bias"]
     encoder = tf.keras.Sequential(
         [
-            tf.keras.Input(shape=(inputs,)),
+            tf.keras.Input(shape=shape),
+            tf.keras.layers.Flatten(),
             tf.keras.layers.Dense(params["latent_units"], activation="sigmoid", use_bias=use_bias),
         ],
         name="encoder",
@@ -40,42 +46,46 @@ def build_model(params: dict[str, Any], image_shape: tuple[int, int, int]) -> tf
     decoder = tf.keras.Sequential(
         [
             tf.keras.Input(shape=(params["latent_units"],)),
-            tf.keras.layers.Dense(inputs, activation="sigmoid", use_bias=use_bias),
+            tf.keras.layers.Dense(inputs, activation=normalization.output_activation, use_bias=use_bias),
+            tf.keras.layers.Reshape(shape),
         ],
         name="decoder",
     )
-    return tf.keras.Sequential([tf.keras.Input(shape=(inputs,)), encoder, decoder], name="dense_autoencoder")
+    return tf.keras.Sequential([tf.keras.Input(shape=shape), encoder, decoder], name="dense_autoencoder")
 
 
-def training_vectors(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    """uint8 vectors (N, inputs), one per image or per block of every image.
+def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
+    """uint8 (N, h, w, c): one entry per image, or per block of every image.
 
     Whole images come straight from the (memory-mapped) prepared split without a copy; the
-    training pipeline converts each batch to [0, 1] floats as it is drawn.
+    training pipeline normalizes each batch as it is drawn.
     """
     block = params.get("block_size")
     if block is None:
-        stacked = images.stacked()
-        return stacked.reshape(len(stacked), -1)
-    vectors = [image_to_blocks(im, block).reshape(-1, block * block * im.shape[2]) for im in images.images]
-    return np.concatenate(vectors)
+        return images.stacked()
+    return np.concatenate([image_to_blocks(im, block) for im in images.images])
 
 
-def _decode(model: tf.keras.Model, vectors: np.ndarray, batch_size: int) -> np.ndarray:
-    """uint8 input vectors -> uint8 reconstructions of the same shape."""
-    decoded = model.predict(to_unit_float(vectors), batch_size=batch_size, verbose=0)
-    return to_uint8(decoded)
+def _decode(model: tf.keras.Model, pixels: np.ndarray, normalization: Normalization, batch_size: int):
+    """uint8 inputs -> uint8 reconstructions of the same shape."""
+    return normalization.inverse(
+        model.predict(normalization.forward(pixels), batch_size=batch_size, verbose=0)
+    )
 
 
-def reconstruct(model: tf.keras.Model, images: ImageSet, params: dict[str, Any], batch_size: int = 4096):
+def reconstruct(
+    model: tf.keras.Model,
+    images: ImageSet,
+    params: dict[str, Any],
+    normalization: Normalization,
+    batch_size: int = 4096,
+) -> list[np.ndarray]:
     """Decoded uint8 images, each cropped back to its original size."""
     block = params.get("block_size")
     if block is None:
-        stacked = images.stacked()
-        return list(_decode(model, stacked.reshape(len(stacked), -1), batch_size).reshape(stacked.shape))
+        return list(_decode(model, images.stacked(), normalization, batch_size))
     out = []
     for image in images.images:
-        blocks = image_to_blocks(image, block)
-        decoded = _decode(model, blocks.reshape(len(blocks), -1), batch_size).reshape(blocks.shape)
+        decoded = _decode(model, image_to_blocks(image, block), normalization, batch_size)
         out.append(blocks_to_image(decoded, *image.shape[:2]))
     return out
