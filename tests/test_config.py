@@ -16,6 +16,10 @@ def test_defaults_are_filled_from_the_schema(minimal_config):
         "learning_rate": 0.01,
         "epochs": 50,
         "batch_size": 32,
+        "loss": "mse",
+        "huber_delta": 1.0,
+        "early_stopping_patience": None,
+        "mixed_precision": False,
     }
     assert experiment["params"] == {"latent_units": 32, "use_bias": True, "block_size": None}
     assert config["resources"]["train"]["gpu"] == 0

@@ -87,15 +87,23 @@ def test_patches_are_seeded_crops_redrawn_every_epoch():
         PatchSampler(size=24, per_epoch=1, flips=False, seed=0).check(IMAGES)
 
 
-def test_patch_pipeline_normalizes_and_reshuffles(tf):
+def test_patch_pipeline_follows_the_epoch_keras_announces(tf):
     from aecompress.training import patch_batches
 
     sampler = PatchSampler(size=8, per_epoch=10, flips=True, seed=1)
-    batches = patch_batches(tf, IMAGES, sampler, 4, Normalization("symmetric"))
-    epoch_a = np.concatenate([x.numpy() for x, _ in batches])
-    epoch_b = np.concatenate([x.numpy() for x, _ in batches])
-    assert epoch_a.shape == (10, 8, 8, 3) and epoch_a.min() >= -1 and epoch_a.max() <= 1
-    assert not np.array_equal(epoch_a, epoch_b)
+    epoch = [0]
+    batches = patch_batches(tf, IMAGES, sampler, 4, Normalization("symmetric"), lambda: epoch[0])
+
+    def draw():
+        return np.concatenate([x.numpy() for x, _ in batches])
+
+    first = draw()
+    assert first.shape == (10, 8, 8, 3) and first.min() >= -1 and first.max() <= 1
+    assert np.array_equal(first, draw())  # the same epoch draws the same patches (a resumed run)
+    epoch[0] = 1
+    assert not np.array_equal(first, draw())
+    expected = np.stack(list(sampler.epoch(IMAGES, 1)))
+    np.testing.assert_array_equal(Normalization("symmetric").inverse(draw()), expected)
 
 
 def test_folds_are_seeded_balanced_and_stratified():

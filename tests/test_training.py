@@ -38,7 +38,7 @@ def _run(setup, seed, name):
     out = root / name
     card = train_variant(variant, dataset, seed=seed, threads=2, out_dir=out / "model")
     summary = evaluate_variant(
-        out / "model" / "model.keras", out / "model" / "model.json", dataset, 2, out / "eval", samples=2
+        out / "model" / "model", out / "model" / "model.json", dataset, 2, out / "eval", samples=2
     )
     return card, summary, out
 
@@ -52,7 +52,7 @@ def test_same_seed_gives_the_same_model_and_metrics(setup):
     assert summary_a["metrics"] == summary_b["metrics"]
     assert summary_a["metrics"]["mse"] != summary_c["metrics"]["mse"]
 
-    assert list(history_a.columns) == ["epoch", "train_mse", "val_mse"]
+    assert list(history_a.columns) == ["epoch", "train_loss", "train_mse", "val_loss", "val_mse"]
     assert history_a["epoch"].tolist() == [1, 2, 3]
     assert history_a["val_mse"].iloc[-1] < history_a["val_mse"].iloc[0]
     assert card_a["nominal_compression_ratio"] == 16 and card_a["parameter_count"] == 64 * 4 + 4 + 4 * 64 + 64
@@ -70,3 +70,72 @@ def test_evaluation_outputs_share_one_schema(setup):
     with np.load(out / "eval" / "samples.npz") as samples:
         assert samples["reconstruction_0"].shape == (8, 8, 1)
         assert samples["reconstruction_0"].dtype == np.uint8
+
+
+RESUMABLE = """
+import sys
+from aecompress.config import validate_config
+from aecompress.datasets import prepare_dataset
+from aecompress.plan import all_variants
+from aecompress.training import train_variant
+
+config = validate_config({
+    "datasets": {"digits": {"source": "sklearn-digits"}},
+    "experiments": [{"name": "d", "family": "dense", "dataset": "digits", "grid": {"latent_units": [8]},
+                     "training": {"epochs": 25, "batch_size": 4, "learning_rate": 0.001}}],
+})
+variant = next(iter(all_variants(config).values()))
+train_variant(variant, prepare_dataset(config["datasets"]["digits"], seed=0), seed=3, threads=1,
+              out_dir=sys.argv[1], checkpoint_dir=sys.argv[2])
+"""
+
+
+def test_a_killed_training_job_resumes_from_its_last_epoch(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
+    script = tmp_path / "train.py"
+    script.write_text(RESUMABLE)
+    process = subprocess.Popen([sys.executable, str(script), str(out), str(checkpoints)])
+    log = checkpoints / "history.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.exists() and len(log.read_text().splitlines()) >= 4:  # header + 3 epochs
+            break
+        time.sleep(0.05)
+    process.kill()  # SIGKILL: no clean-up runs, as when a cluster pre-empts the job
+    process.wait()
+    assert not (out / "model.json").exists(), "the job finished before it could be killed"
+    done_before_kill = len(log.read_text().splitlines()) - 1
+
+    resumed = subprocess.run(
+        [sys.executable, str(script), str(out), str(checkpoints)], capture_output=True, text=True, timeout=300
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    first_epoch_line = next(line for line in resumed.stderr.splitlines() if line.startswith("epoch "))
+    resumed_at = int(first_epoch_line.split()[1].split("/")[0])
+    assert resumed_at > 1 and resumed_at >= done_before_kill
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == list(range(1, 26))
+    assert json.loads((out / "model.json").read_text())["epochs_run"] == 25
+    assert not checkpoints.exists() or not any(checkpoints.iterdir())
+
+
+def test_a_diverging_run_fails_clearly_and_writes_nothing(setup, tmp_path):
+    from dataclasses import replace
+
+    from aecompress.training import TrainingDiverged
+
+    variant, dataset, _ = setup
+    exploding = replace(
+        variant,
+        training={**variant.training, "optimizer": "sgd", "learning_rate": 1e6},
+        preprocessing={**variant.preprocessing, "normalization": "standardize"},  # linear output: can blow up
+    )
+    with pytest.raises(TrainingDiverged, match="loss became NaN or infinite"):
+        train_variant(
+            exploding, dataset, seed=0, threads=2, out_dir=tmp_path / "m", checkpoint_dir=tmp_path / "c"
+        )
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == []

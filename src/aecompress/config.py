@@ -24,8 +24,26 @@ class ConfigError(ValueError):
 
 @cache
 def config_schema() -> dict[str, Any]:
+    """The schema, with a `<family>_grid` derived from every `<family>_params` definition."""
     text = resources.files("aecompress").joinpath("schemas/config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    schema = yaml.safe_load(text)
+    definitions = schema["$defs"]
+    for name, params in list(definitions.items()):
+        if name.endswith("_params"):
+            definitions[name.removesuffix("_params") + "_grid"] = {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    key: {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {k: v for k, v in value.items() if k not in ("default", "description")},
+                        "description": f"Values of `{key}` to sweep.",
+                    }
+                    for key, value in params["properties"].items()
+                },
+            }
+    return schema
 
 
 def _validator_filling_defaults(base):

@@ -19,6 +19,7 @@ from aecompress.metrics import METRIC_RULES, image_quality
 from aecompress.models import get_family
 from aecompress.preprocessing import Normalization
 from aecompress.runtime import atomic_path, import_tensorflow
+from aecompress.training import load_model
 
 SUMMARY_SCHEMA_VERSION = 1
 METRICS = ("mse", "psnr", "ssim", "ms_ssim")
@@ -87,7 +88,7 @@ def evaluate_variant(
     tf = import_tensorflow(threads)
     card = json.loads(Path(card_path).read_text())
     family = get_family(card["family"]).implementation()
-    model = tf.keras.models.load_model(model_path, compile=False)
+    model = load_model(tf, model_path)
     test = dataset.splits["test"]
     normalization = Normalization.from_json(card["preprocessing"]["normalization"])
     reconstructions = family.reconstruct(model, test, card["params"], normalization)

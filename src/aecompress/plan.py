@@ -72,8 +72,13 @@ def prepared_dataset_path(dataset: str) -> str:
 
 
 def model_file(variant_id: str, name: str) -> str:
-    """A file of a trained variant: model.keras, history.csv or model.json."""
+    """A file of a trained variant: model (a SavedModel folder), history.csv or model.json."""
     return f"{RESULTS}/models/{variant_id}/{name}"
+
+
+def checkpoint_dir(variant_id: str) -> str:
+    """Where a training job keeps its per-epoch state; not an output, so a re-run resumes from it."""
+    return f"{RESULTS}/checkpoints/{variant_id}"
 
 
 def evaluation_file(variant_id: str, name: str) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import itertools
 import json
+import os
+import platform
+import shutil
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from aecompress.images import ImageSet, PreparedDataset
+from aecompress.losses import reconstruction_loss
 from aecompress.models import get_family
 from aecompress.plan import Variant
 from aecompress.preprocessing import Normalization, PatchSampler, crop_box, fit_normalization
@@ -29,6 +34,22 @@ def _epoch_logger(tf, epochs: int):
             print(f"epoch {epoch + 1}/{epochs} {values}", file=sys.stderr, flush=True)
 
     return EpochLogger()
+
+
+class EpochCounter:
+    """The epoch Keras is running, as its callbacks see it (restored epochs included)."""
+
+    def __init__(self) -> None:
+        self.epoch = 0
+
+    def callback(self, tf):
+        counter = self
+
+        class Track(tf.keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                counter.epoch = epoch
+
+        return Track()
 
 
 def array_batches(tf, pixels: np.ndarray, batch_size: int, seed: int | None, normalization: Normalization):
@@ -61,19 +82,20 @@ def patch_batches(
     sampler: PatchSampler,
     batch_size: int,
     normalization: Normalization,
-    fixed_epoch: int | None = None,
+    epoch_of=None,
 ):
-    """Normalized (x, x) batches of random patches, a fresh seeded draw every epoch.
+    """Normalized (x, x) batches of random patches: epoch e draws `sampler.epoch(images, e)`.
 
-    With `fixed_epoch` every pass draws the same patches (a stable validation set).
+    `epoch_of()` says which epoch is starting (an EpochCounter, so a run resumed at epoch
+    e draws what an uninterrupted run would have); None draws epoch 0 every pass (a stable
+    validation set). Patches are drawn lazily, after Keras has announced the epoch: the
+    pipeline has no prefetch ahead of that point.
     """
     sampler.check(images)
-    epochs = itertools.count()
     channels = images.images[0].shape[2]
 
     def generator():
-        epoch = next(epochs) if fixed_epoch is None else fixed_epoch
-        yield from sampler.epoch(images, epoch)
+        yield from sampler.epoch(images, epoch_of() if epoch_of else 0)
 
     spec = tf.TensorSpec((sampler.size, sampler.size, channels), tf.uint8)
     patches = tf.data.Dataset.from_generator(generator, output_signature=spec)
@@ -82,61 +104,111 @@ def patch_batches(
         x = normalization.forward(x)
         return x, x
 
-    return patches.batch(batch_size).map(to_pair).prefetch(tf.data.AUTOTUNE)
+    return patches.batch(batch_size).map(to_pair)
 
 
-def training_data(tf, family, variant: Variant, split: ImageSet, normalization, seed, batch_size, fixed):
-    """The tf.data pipeline of one split for `variant`: patches when configured, else whole inputs."""
+def training_data(tf, family, variant: Variant, split: ImageSet, normalization, seed, batch_size, epoch_of):
+    """The tf.data pipeline of one split: patches when configured, else whole inputs.
+
+    epoch_of None marks validation data: not shuffled, and one fixed draw of patches.
+    """
     patches = variant.preprocessing.get("patches")
+    validation = epoch_of is None
     if patches:
-        per_epoch = patches["per_epoch"] if not fixed else min(patches["per_epoch"], 64 * len(split))
-        sampler = PatchSampler(patches["size"], per_epoch, patches["flips"] and not fixed, seed)
-        return patch_batches(tf, split, sampler, batch_size, normalization, 0 if fixed else None)
+        per_epoch = min(patches["per_epoch"], 64 * len(split)) if validation else patches["per_epoch"]
+        sampler = PatchSampler(patches["size"], per_epoch, patches["flips"] and not validation, seed)
+        return patch_batches(tf, split, sampler, batch_size, normalization, epoch_of)
     pixels = family.training_pixels(split, variant.params)
-    return array_batches(tf, pixels, batch_size, None if fixed else seed, normalization)
+    return array_batches(tf, pixels, batch_size, None if validation else seed, normalization)
+
+
+def _history_table(csv_path: Path) -> pd.DataFrame:
+    """Keras's CSV log (appended across resumed runs) -> one row per epoch, 1-based, named columns."""
+    table = pd.read_csv(csv_path).drop_duplicates("epoch", keep="last").sort_values("epoch")
+    table = table.dropna(axis=1, how="all")  # Keras logs val_* as NA when there is no validation split
+    table["epoch"] = table["epoch"] + 1
+    renamed = {c: f"train_{c}" for c in table.columns if c != "epoch" and not c.startswith("val_")}
+    return table.rename(columns=renamed).reset_index(drop=True)
 
 
 def train_variant(
-    variant: Variant, dataset: PreparedDataset, seed: int, threads: int, out_dir: str | Path
+    variant: Variant,
+    dataset: PreparedDataset,
+    seed: int,
+    threads: int,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train `variant` and write model.keras, history.csv and model.json into `out_dir`.
+    """Train `variant`; write model/ (a SavedModel), history.csv and model.json into `out_dir`.
 
-    Each file appears only once it is complete. Returns the model card (model.json).
+    Each output appears only once it is complete. With `checkpoint_dir`, the state after every
+    epoch is kept there (Keras BackupAndRestore), so a killed job re-run with the same
+    checkpoint_dir continues from its last finished epoch; the folder is removed on success.
+    Returns the model card (model.json).
     """
     tf = import_tensorflow(threads)
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+    settings = variant.training
+    if settings["mixed_precision"]:
+        tf.keras.mixed_precision.set_global_policy("mixed_float16")
     job_seed = derived_seed(seed, "train", variant.id)
     seed_everything(tf, job_seed)
     family = get_family(variant.family).implementation()
     train, val = dataset.splits["train"], dataset.splits["val"]
-    image_shape = tuple(int(s) for s in train.images[0].shape)
+    data_shape = tuple(int(s) for s in train.images[0].shape)
+    patches = variant.preprocessing.get("patches")
+    input_shape = (patches["size"], patches["size"], data_shape[2]) if patches else data_shape
 
     normalization = fit_normalization(variant.preprocessing["normalization"], train)
-    model = family.build_model(variant.params, image_shape, normalization)
-    settings = variant.training
-    padding_multiple = (variant.preprocessing.get("padding") or {}).get("multiple")
-    batches = training_data(
-        tf, family, variant, train, normalization, job_seed, settings["batch_size"], False
-    )
-    val_batches = (
-        training_data(tf, family, variant, val, normalization, job_seed + 1, 256, True) if len(val) else None
-    )
+    model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
     optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
         learning_rate=settings["learning_rate"]
     )
-    model.compile(optimizer=optimizer, loss="mse")
-    history = model.fit(
-        batches,
-        epochs=settings["epochs"],
-        validation_data=val_batches,
-        callbacks=[tf.keras.callbacks.TerminateOnNaN(), _epoch_logger(tf, settings["epochs"])],
-        verbose=0,
-    )
-    if len(history.epoch) < settings["epochs"]:
-        raise RuntimeError(f"{variant.id}: training stopped at epoch {len(history.epoch)} (loss became NaN)")
+    loss = reconstruction_loss(tf, settings, normalization, input_shape)
+    model.compile(optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")])
 
-    table = pd.DataFrame(history.history)
-    table.insert(0, "epoch", [e + 1 for e in history.epoch])
-    table = table.rename(columns={"loss": "train_mse", "val_loss": "val_mse"})
+    counter = EpochCounter()
+    batches = training_data(
+        tf, family, variant, train, normalization, job_seed, settings["batch_size"], lambda: counter.epoch
+    )
+    val_batches = (
+        training_data(tf, family, variant, val, normalization, job_seed + 1, 256, None) if len(val) else None
+    )
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(checkpoint_dir) if checkpoint_dir else Path(tempfile.mkdtemp(prefix=".train.", dir=out_dir))
+    work.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        counter.callback(tf),
+        tf.keras.callbacks.BackupAndRestore(str(work / "backup")),
+        tf.keras.callbacks.TerminateOnNaN(),
+        tf.keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
+        _epoch_logger(tf, settings["epochs"]),
+    ]
+    if settings["early_stopping_patience"]:
+        callbacks.append(
+            tf.keras.callbacks.EarlyStopping(
+                monitor="val_loss" if val_batches is not None else "loss",
+                patience=settings["early_stopping_patience"],
+                restore_best_weights=True,
+            )
+        )
+    started = time.perf_counter()
+    model.fit(batches, epochs=settings["epochs"], validation_data=val_batches, callbacks=callbacks, verbose=0)
+    seconds = time.perf_counter() - started
+    table = _history_table(work / "history.csv")
+    if (
+        not np.isfinite(table.drop(columns="epoch").to_numpy(dtype=float)).all()
+        or not np.isfinite([w.numpy().sum() for w in model.weights]).all()
+    ):
+        shutil.rmtree(work, ignore_errors=True)
+        raise TrainingDiverged(
+            f"{variant.id}: the loss became NaN or infinite at epoch {int(table['epoch'].iloc[-1])}; "
+            "no model was written (lower training.learning_rate?)"
+        )
+
     card = {
         "variant": variant.id,
         "experiment": variant.experiment,
@@ -149,20 +221,59 @@ def train_variant(
             **variant.preprocessing,
             "normalization": normalization.to_json(),
             # Images of different sizes are each padded and cropped back by the same rule.
-            "crop_box": crop_box(*image_shape[:2], padding_multiple) if train.same_size else None,
+            "crop_box": crop_box(*data_shape[:2], _pad_multiple(family, variant))
+            if train.same_size
+            else None,
         },
         "seed": job_seed,
-        "image_shape": list(image_shape),
+        "image_shape": list(data_shape) if train.same_size else None,
+        "input_shape": list(input_shape),
         "parameter_count": int(model.count_params()),
-        "nominal_compression_ratio": family.nominal_ratio(variant.params, image_shape),
+        "nominal_compression_ratio": family.nominal_ratio(
+            variant.params, data_shape if train.same_size and not patches else input_shape
+        ),
+        "epochs_run": int(table["epoch"].iloc[-1]),
+        "training_seconds": round(seconds, 3),
+        "hardware": _hardware(tf),
+        "final_train_loss": float(table["train_loss"].iloc[-1]),
         "final_train_mse": float(table["train_mse"].iloc[-1]),
         "final_val_mse": float(table["val_mse"].iloc[-1]) if "val_mse" in table else None,
     }
-    out_dir = Path(out_dir)
     with atomic_path(out_dir / "history.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(out_dir / "model.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
-    with atomic_path(out_dir / "model.keras") as tmp:
-        model.save(tmp)
+    with atomic_path(out_dir / "model") as tmp:
+        model.save(tmp, include_optimizer=False)
+    shutil.rmtree(work, ignore_errors=True)
     return card
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN/inf; nothing was written."""
+
+
+def _pad_multiple(family, variant: Variant) -> int | None:
+    padding = variant.preprocessing.get("padding") or {}
+    if padding.get("multiple"):
+        return padding["multiple"]
+    factor = getattr(family, "downsampling_factor", None)
+    return factor(variant.params) if factor else None
+
+
+def _hardware(tf) -> dict[str, Any]:
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "gpus": [gpu.name for gpu in gpus],
+        "tensorflow": tf.__version__,
+    }
+
+
+def load_model(tf, path: str | Path):
+    """A trained variant's model, ready for inference (custom layers are registered on import)."""
+    import aecompress.models.layers  # noqa: F401  (registers the custom layers)
+
+    return tf.keras.models.load_model(path, compile=False)

@@ -1,7 +1,7 @@
 rule evaluate:
     input:
         dataset=variant_dataset,
-        model=plan.model_file("{variant}", "model.keras"),
+        model=plan.model_file("{variant}", "model"),
         card=plan.model_file("{variant}", "model.json"),
     output:
         per_image=plan.evaluation_file("{variant}", "per_image.csv"),

@@ -2,7 +2,7 @@ rule train:
     input:
         dataset=variant_dataset,
     output:
-        model=plan.model_file("{variant}", "model.keras"),
+        model=directory(plan.model_file("{variant}", "model")),
         history=plan.model_file("{variant}", "history.csv"),
         card=plan.model_file("{variant}", "model.json"),
     log:
@@ -19,5 +19,6 @@ rule train:
     params:
         variant=variant_record,
         seed=config["seed"],
+        checkpoint_dir=lambda wildcards: plan.checkpoint_dir(wildcards.variant),
     script:
         "../scripts/train_model.py"

@@ -14,6 +14,7 @@ with output_to_log(snakemake.log[0]):
         seed=snakemake.params.seed,
         threads=snakemake.threads,
         out_dir=Path(snakemake.output.model).parent,
+        checkpoint_dir=snakemake.params.checkpoint_dir,
     )
     print(
         f"{card['variant']}: final train MSE {card['final_train_mse']:.6g}, val MSE {card['final_val_mse']}"

@@ -39,12 +39,60 @@ def _check_dense(params: dict[str, Any], preprocessing: dict[str, Any], dataset_
     return problems
 
 
+def _check_conv(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
+    if not dataset_source.fixed_size and not preprocessing.get("patches"):
+        return [
+            f"preprocessing.patches: source '{dataset_source.name}' has images of different sizes; "
+            "train on patches (e.g. {size: 64})"
+        ]
+    return []
+
+
+def _check_linear_latent(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
+    problems = []
+    if not dataset_source.fixed_size:
+        problems.append(
+            f"family linear-latent-cae: its dense latent fixes the image size, but source "
+            f"'{dataset_source.name}' has images of different sizes"
+        )
+    if preprocessing.get("patches"):
+        problems.append("preprocessing.patches: linear-latent-cae trains on whole images of one size")
+    return problems
+
+
 FAMILIES: dict[str, ModelFamily] = {
     "dense": ModelFamily(
         name="dense",
         description="Dense autoencoder: inputs -> h sigmoid units -> inputs (the MNIST paper's family).",
         module="aecompress.models.dense",
         check=_check_dense,
+    ),
+    "deep-cae": ModelFamily(
+        name="deep-cae",
+        description=(
+            "Deep CAE (the coursework): pad to 2^k, conv + max-pool/strided blocks with BatchNorm and "
+            "LeakyReLU, linear bottleneck conv, resize-convolution decoder, crop back."
+        ),
+        module="aecompress.models.deep_cae",
+        check=_check_conv,
+    ),
+    "linear-latent-cae": ModelFamily(
+        name="linear-latent-cae",
+        description=(
+            "Linear-latent CAE (the STL-10 notebook): stride-2 conv stages, a dense latent vector, "
+            "transposed-conv decoder, optional spatial dropout."
+        ),
+        module="aecompress.models.linear_latent",
+        check=_check_linear_latent,
+    ),
+    "rate-cae": ModelFamily(
+        name="rate-cae",
+        description=(
+            "Rate-study CAE (the CIFAR-10 paper): log2(rate) conv + max-pool stages, ReLU, "
+            "nearest-neighbour upsampling decoder."
+        ),
+        module="aecompress.models.rate_cae",
+        check=_check_conv,
     ),
 }
 

@@ -29,7 +29,10 @@ def nominal_ratio(params: dict[str, Any], image_shape: tuple[int, int, int]) -> 
 
 
 def build_model(
-    params: dict[str, Any], image_shape: tuple[int, int, int], normalization: Normalization
+    params: dict[str, Any],
+    image_shape: tuple[int, int, int],
+    normalization: Normalization,
+    preprocessing: dict[str, Any] | None = None,
 ) -> tf.keras.Model:
     """(h, w, c) pixels, normalized -> flatten -> h sigmoid units -> (h, w, c), same scale."""
     shape = vector_shape(params, image_shape)

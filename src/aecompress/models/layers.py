@@ -1,0 +1,89 @@
+"""Keras layers and helpers the conv families share: pad to 2^k and crop back, predict by shape.
+
+The layers are registered with Keras so a saved model reloads as the same layers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from aecompress.images import ImageSet
+from aecompress.preprocessing import Normalization, pad_tensor
+
+
+@tf.keras.saving.register_keras_serializable(package="aecompress")
+class PadToMultiple(tf.keras.layers.Layer):
+    """Pad (N, H, W, C) at the bottom and right so H and W are multiples of `multiple`."""
+
+    def __init__(self, multiple: int, mode: str = "replicate", **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = int(multiple)
+        self.mode = mode
+
+    def call(self, images):
+        return pad_tensor(tf, images, self.multiple, self.mode)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "multiple": self.multiple, "mode": self.mode}
+
+
+@tf.keras.saving.register_keras_serializable(package="aecompress")
+class CropToReference(tf.keras.layers.Layer):
+    """Crop `decoded` to the spatial size of `reference` (the unpadded input)."""
+
+    def call(self, inputs):
+        decoded, reference = inputs
+        shape = tf.shape(reference)
+        return decoded[:, : shape[1], : shape[2], :]
+
+
+def conv(filters: int, activation=None, strides: int = 1, initializer: str = "he_normal", name=None):
+    """A 3x3 'same' convolution (the building block of every conv family)."""
+    return tf.keras.layers.Conv2D(
+        filters, 3, strides=strides, padding="same", activation=activation, kernel_initializer=initializer,
+        name=name,
+    )  # fmt: skip
+
+
+def padded_autoencoder(
+    encoder: tf.keras.Model, decoder: tf.keras.Model, channels: int, multiple: int, mode: str, name: str
+) -> tf.keras.Model:
+    """input -> pad to `multiple` -> encoder -> decoder -> crop back: any H x W in, same H x W out."""
+    inputs = tf.keras.Input(shape=(None, None, channels))
+    padded = PadToMultiple(multiple, mode, name="pad")(inputs)
+    decoded = decoder(encoder(padded))
+    outputs = CropToReference(name="crop")([decoded, inputs])
+    return tf.keras.Model(inputs, outputs, name=name)
+
+
+def padding_of(preprocessing: dict[str, Any], factor: int) -> tuple[int, str]:
+    """The pad multiple and mode: the configured ones, else the family's factor with replicate."""
+    padding = preprocessing.get("padding") or {}
+    multiple = padding.get("multiple") or factor
+    if multiple % factor:
+        raise ValueError(
+            f"preprocessing.padding.multiple: {multiple} is not a multiple of the model's downsampling "
+            f"factor {factor}"
+        )
+    return multiple, padding.get("mode", "replicate")
+
+
+def reconstruct_images(
+    model: tf.keras.Model, images: ImageSet, normalization: Normalization, batch_size: int = 64
+) -> list[np.ndarray]:
+    """Decode every image (any size) to uint8; same-size images share batches."""
+    out: list[np.ndarray | None] = [None] * len(images)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images.images):
+        by_shape.setdefault(image.shape, []).append(i)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            batch = normalization.forward(np.stack([images.images[i] for i in chunk]))
+            decoded = normalization.inverse(model(batch, training=False).numpy())
+            for j, i in enumerate(chunk):
+                out[i] = decoded[j]
+    return out
