@@ -78,3 +78,35 @@ def test_load_config_reports_the_file(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("experiment", "expected"),
+    [
+        ({"family": "deep-cae"}, "source 'bundled-photos' has images of different sizes; train on patches"),
+        ({"family": "linear-latent-cae", "preprocessing": {"patches": {"size": 32}}}, "dense latent fixes"),
+        (
+            {
+                "family": "factorized-prior",
+                "preprocessing": {"normalization": "symmetric", "patches": {"size": 32}},
+            },
+            "compressive autoencoders code [0, 1] pixels",
+        ),  # fmt: skip
+        (
+            {
+                "family": "slimcae",
+                "params": {"widths": [8, 4], "lambdas": [1.0]},
+                "preprocessing": {"patches": {"size": 32}},
+            },
+            "one lambda per width is needed (2 widths, 1 lambdas)",
+        ),  # fmt: skip
+        ({"family": "rate-cae", "params": {"rate": 3}}, "experiments[1].params.rate: 3 is not one of"),
+        ({"family": "deep-cae", "grid": {"filters": [[8, 8, 8, 8]]}}, "experiments[1].grid.filters[0]"),
+    ],
+)
+def test_family_specific_mistakes_are_named(minimal_config, experiment, expected):
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config["experiments"].append({"name": "x", "dataset": "photos", **experiment})
+    with pytest.raises(ConfigError) as error:
+        validate_config(minimal_config)
+    assert expected in str(error.value)

@@ -26,8 +26,32 @@ def test_default_config_targets(repo):
 
     config = load_config(repo / "config.yaml")
     variants = plan.all_variants(config)
-    assert len(variants) == 12
+    assert len(variants) == 16
+    families = {v.family for v in variants.values()}
+    assert families == {"dense", "deep-cae", "factorized-prior"}  # one family of each kind
     benchmarks = plan.job_benchmarks(config)
-    assert len(benchmarks["train"]) == 12 and len(benchmarks["prepare_dataset"]) == 2
-    files = plan.report_variant_files(list(variants))
+    assert len(benchmarks["train"]) == 16 and len(benchmarks["prepare_dataset"]) == 2
+    files = plan.report_variant_files(list(plan.all_evaluations(config).values()))
     assert files[0]["summary"].endswith("/summary.json")
+
+
+def test_a_slimcae_variant_is_evaluated_once_per_width(minimal_config):
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config["experiments"].append(
+        {
+            "name": "slim",
+            "family": "slimcae",
+            "dataset": "photos",
+            "params": {"widths": [32, 16], "lambdas": [100, 50]},
+            "preprocessing": {"patches": {"size": 64}},
+        }
+    )
+    evaluations = plan.all_evaluations(validate_config(minimal_config))
+    slim = {k: e for k, e in evaluations.items() if e.variant == "slim"}
+    assert {k: e.point for k, e in slim.items()} == {
+        "slim_width-32": {"width": 32},
+        "slim_width-16": {"width": 16},
+    }
+    assert plan.job_benchmarks(validate_config(minimal_config))["evaluate"][-1].endswith(
+        "evaluate/slim_width-16.tsv"
+    )

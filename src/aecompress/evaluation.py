@@ -45,7 +45,12 @@ def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def summarize(per_image: pd.DataFrame, card: dict[str, Any], class_names: list[str] | None) -> dict[str, Any]:
+def summarize(
+    per_image: pd.DataFrame,
+    card: dict[str, Any],
+    class_names: list[str] | None,
+    evaluation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The summary JSON of one (dataset, method, operating point)."""
     per_class = None
     if "label" in per_image and class_names:
@@ -54,16 +59,20 @@ def summarize(per_image: pd.DataFrame, card: dict[str, Any], class_names: list[s
     scales = sorted(set(per_image["ms_ssim_scales"].astype(int)))
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
-        "method": card["variant"],
+        "method": (evaluation or {}).get("id", card["variant"]),
+        "variant": card["variant"],
         "family": card["family"],
         "experiment": card["experiment"],
         "dataset": card["dataset"],
         "split": "test",
-        "operating_point": card["grid_values"],
+        "operating_point": {**card["grid_values"], **((evaluation or {}).get("point") or {})},
         "params": card["params"],
         "preprocessing": card["preprocessing"],
         "n_images": int(len(per_image)),
         "metrics": {name: _finite_or_none(per_image[name].mean()) for name in METRICS},
+        # Mean over images of each image's payload bits / pixels (range-coded strings only; the
+        # container header is counted by the codec evaluation).
+        "bpp": _finite_or_none(per_image["bpp"].mean()) if "bpp" in per_image else None,
         "metric_rules": METRIC_RULES,
         "ms_ssim_scales": scales,
         "nominal_compression_ratio": card["nominal_compression_ratio"],
@@ -83,21 +92,34 @@ def evaluate_variant(
     threads: int,
     out_dir: str | Path,
     samples: int,
+    evaluation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Reconstruct the test split, score it, and write per_image.csv, summary.json, samples.npz."""
+    """Reconstruct the test split, score it, and write per_image.csv, summary.json, samples.npz.
+
+    `evaluation` (a plan.Evaluation as a dict) names the rate point, e.g. a SlimCAE width;
+    without it the variant is evaluated as its own single point.
+    """
     tf = import_tensorflow(threads)
     card = json.loads(Path(card_path).read_text())
     family = get_family(card["family"]).implementation()
     model = load_model(tf, model_path)
+    point = (evaluation or {}).get("point") or {}
     test = dataset.splits["test"]
     normalization = Normalization.from_json(card["preprocessing"]["normalization"])
-    reconstructions = family.reconstruct(model, test, card["params"], normalization)
+    bits = None
+    if hasattr(family, "reconstruct_with_bits"):  # real range-coded bitstreams
+        reconstructions, bits = family.reconstruct_with_bits(model, test, **point)
+    else:
+        reconstructions = family.reconstruct(model, test, card["params"], normalization)
 
     per_image = per_image_metrics(tf, test.images, reconstructions)
     per_image.insert(0, "image", test.names)
     if test.labels is not None:
         per_image.insert(1, "label", test.labels)
-    summary = summarize(per_image, card, dataset.meta.get("class_names"))
+    if bits is not None:
+        per_image["payload_bits"] = bits
+        per_image["bpp"] = per_image["payload_bits"] / (per_image["height"] * per_image["width"])
+    summary = summarize(per_image, card, dataset.meta.get("class_names"), evaluation)
 
     out_dir = Path(out_dir)
     keep = min(samples, len(test))

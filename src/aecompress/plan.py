@@ -62,6 +62,27 @@ def all_variants(config: dict[str, Any]) -> dict[str, Variant]:
     return {v.id: v for e in config["experiments"] for v in expand_variants(e)}
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One rate point of one trained variant (most variants have one; a SlimCAE one per width)."""
+
+    id: str
+    variant: str
+    point: dict[str, Any] = field(hash=False)
+
+
+def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
+    from aecompress.models import get_family
+
+    out = {}
+    for variant in all_variants(config).values():
+        for point in get_family(variant.family).operating_points(variant.params):
+            suffix = "_".join(f"{k}-{_format_value(v)}" for k, v in point.items())
+            evaluation_id = f"{variant.id}_{suffix}" if suffix else variant.id
+            out[evaluation_id] = Evaluation(evaluation_id, variant.id, point)
+    return out
+
+
 def used_datasets(config: dict[str, Any]) -> list[str]:
     return sorted({e["dataset"] for e in config["experiments"]})
 
@@ -81,9 +102,9 @@ def checkpoint_dir(variant_id: str) -> str:
     return f"{RESULTS}/checkpoints/{variant_id}"
 
 
-def evaluation_file(variant_id: str, name: str) -> str:
-    """A file of a variant's evaluation: per_image.csv, summary.json or samples.npz."""
-    return f"{RESULTS}/evaluation/{variant_id}/{name}"
+def evaluation_file(evaluation_id: str, name: str) -> str:
+    """A file of one evaluation: per_image.csv, summary.json or samples.npz."""
+    return f"{RESULTS}/evaluation/{evaluation_id}/{name}"
 
 
 def report_path() -> str:
@@ -94,18 +115,18 @@ def benchmark_path(rule: str, job: str) -> str:
     return f"{RESULTS}/benchmarks/{rule}/{job}.tsv"
 
 
-def report_variant_files(variant_ids: list[str]) -> list[dict[str, str]]:
-    """What the report reads of each variant (the notebook's `variants` parameter)."""
+def report_variant_files(evaluations: list[Evaluation]) -> list[dict[str, str]]:
+    """What the report reads of each evaluated rate point (the notebook's `variants` parameter)."""
     return [
         {
-            "id": v,
-            "card": model_file(v, "model.json"),
-            "history": model_file(v, "history.csv"),
-            "summary": evaluation_file(v, "summary.json"),
-            "per_image": evaluation_file(v, "per_image.csv"),
-            "samples": evaluation_file(v, "samples.npz"),
+            "id": e.id,
+            "card": model_file(e.variant, "model.json"),
+            "history": model_file(e.variant, "history.csv"),
+            "summary": evaluation_file(e.id, "summary.json"),
+            "per_image": evaluation_file(e.id, "per_image.csv"),
+            "samples": evaluation_file(e.id, "samples.npz"),
         }
-        for v in variant_ids
+        for e in evaluations
     ]
 
 
@@ -115,7 +136,7 @@ def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
     return {
         "prepare_dataset": [benchmark_path("prepare_dataset", d) for d in used_datasets(config)],
         "train": [benchmark_path("train", v) for v in variants],
-        "evaluate": [benchmark_path("evaluate", v) for v in variants],
+        "evaluate": [benchmark_path("evaluate", e) for e in all_evaluations(config)],
     }
 
 

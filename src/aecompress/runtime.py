@@ -25,6 +25,11 @@ def import_tensorflow(threads: int):
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+    # tensorflow-compression warns through absl on every validation pass that it estimates
+    # quantization offsets inside a tf.function (as its own examples do): expected, not news.
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(max(1, int(threads)))
         tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -165,8 +165,11 @@ def train_variant(
     optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
         learning_rate=settings["learning_rate"]
     )
-    loss = reconstruction_loss(tf, settings, normalization, input_shape)
-    model.compile(optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")])
+    if hasattr(family, "compile_model"):  # compressive families own their rate-distortion loss
+        family.compile_model(model, optimizer)
+    else:
+        loss = reconstruction_loss(tf, settings, normalization, input_shape)
+        model.compile(optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")])
 
     counter = EpochCounter()
     batches = training_data(
@@ -209,6 +212,8 @@ def train_variant(
             "no model was written (lower training.learning_rate?)"
         )
 
+    if hasattr(model, "prepare_for_compression"):
+        model.prepare_for_compression()
     card = {
         "variant": variant.id,
         "experiment": variant.experiment,
@@ -238,6 +243,7 @@ def train_variant(
         "final_train_loss": float(table["train_loss"].iloc[-1]),
         "final_train_mse": float(table["train_mse"].iloc[-1]),
         "final_val_mse": float(table["val_mse"].iloc[-1]) if "val_mse" in table else None,
+        "final_train_bpp": float(table["train_bpp"].iloc[-1]) if "train_bpp" in table else None,
     }
     with atomic_path(out_dir / "history.csv") as tmp:
         table.to_csv(tmp, index=False)

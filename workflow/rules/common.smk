@@ -18,6 +18,7 @@ config.clear()
 config.update(_validated)
 
 VARIANTS = plan.all_variants(config)
+EVALUATIONS = plan.all_evaluations(config)
 DATASETS = plan.used_datasets(config)
 RESOURCES = config["resources"]
 BENCHMARKS = plan.job_benchmarks(config)
@@ -29,6 +30,7 @@ ENV = "../../envs/aecompress.yaml"
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
     variant="|".join(re.escape(v) for v in VARIANTS),
+    evaluation="|".join(re.escape(e) for e in EVALUATIONS),
     filename="|".join(re.escape(f) for f in FILENAMES) or "(?!)",
 
 
@@ -51,3 +53,13 @@ def variant_dataset(wildcards):
 def variant_record(wildcards):
     """The variant as plain data: part of the rule's params, so a config change re-runs it."""
     return dataclasses.asdict(VARIANTS[wildcards.variant])
+
+
+def evaluation_model(wildcards):
+    """The trained variant an evaluation decodes with: its model folder, card and dataset."""
+    variant = EVALUATIONS[wildcards.evaluation].variant
+    return {
+        "model": plan.model_file(variant, "model"),
+        "card": plan.model_file(variant, "model.json"),
+        "dataset": plan.prepared_dataset_path(VARIANTS[variant].dataset),
+    }

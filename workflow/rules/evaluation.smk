@@ -1,16 +1,14 @@
 rule evaluate:
     input:
-        dataset=variant_dataset,
-        model=plan.model_file("{variant}", "model"),
-        card=plan.model_file("{variant}", "model.json"),
+        unpack(evaluation_model),
     output:
-        per_image=plan.evaluation_file("{variant}", "per_image.csv"),
-        summary=plan.evaluation_file("{variant}", "summary.json"),
-        samples=plan.evaluation_file("{variant}", "samples.npz"),
+        per_image=plan.evaluation_file("{evaluation}", "per_image.csv"),
+        summary=plan.evaluation_file("{evaluation}", "summary.json"),
+        samples=plan.evaluation_file("{evaluation}", "samples.npz"),
     log:
-        "logs/evaluate/{variant}.log",
+        "logs/evaluate/{evaluation}.log",
     benchmark:
-        plan.benchmark_path("evaluate", "{variant}")
+        plan.benchmark_path("evaluate", "{evaluation}")
     conda:
         ENV
     threads: RESOURCES["evaluate"]["threads"]
@@ -19,5 +17,8 @@ rule evaluate:
         runtime=RESOURCES["evaluate"]["runtime"],
     params:
         samples=config["evaluation"]["reconstruction_samples"],
+        evaluation=lambda wildcards: dataclasses.asdict(
+            EVALUATIONS[wildcards.evaluation]
+        ),
     script:
         "../scripts/evaluate_model.py"

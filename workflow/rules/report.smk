@@ -4,7 +4,7 @@ rule report:
         datasets=[plan.prepared_dataset_path(d) for d in DATASETS],
         variant_files=[
             path
-            for files in plan.report_variant_files(list(VARIANTS))
+            for files in plan.report_variant_files(list(EVALUATIONS.values()))
             for key, path in files.items()
             if key != "id"
         ],
@@ -25,7 +25,7 @@ rule report:
         title=config["report"]["title"],
         config=config,
         datasets={d: plan.prepared_dataset_path(d) for d in DATASETS},
-        variants=plan.report_variant_files(list(VARIANTS)),
+        variants=plan.report_variant_files(list(EVALUATIONS.values())),
         benchmarks=BENCHMARKS,
         jobs={rule: len(paths) for rule, paths in BENCHMARKS.items()},
     script:

@@ -14,5 +14,6 @@ with output_to_log(snakemake.log[0]):
         threads=snakemake.threads,
         out_dir=Path(snakemake.output.summary).parent,
         samples=snakemake.params.samples,
+        evaluation=snakemake.params.evaluation,
     )
     print(f"{summary['method']}: {summary['metrics']}")

@@ -18,6 +18,8 @@ class ModelFamily:
     description: str
     module: str  # implements build_model, training_pixels, reconstruct, nominal_ratio
     check: Callable[[dict[str, Any], dict[str, Any], Any], list[str]]  # (params, preprocessing, source)
+    # The rate points one trained model is evaluated at (SlimCAE: one per width).
+    operating_points: Callable[[dict[str, Any]], list[dict[str, Any]]] = lambda params: [{}]
 
     def implementation(self):
         return importlib.import_module(self.module)
@@ -46,6 +48,30 @@ def _check_conv(params: dict[str, Any], preprocessing: dict[str, Any], dataset_s
             "train on patches (e.g. {size: 64})"
         ]
     return []
+
+
+def _check_compressive(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
+    problems = _check_conv(params, preprocessing, dataset_source)
+    if preprocessing.get("normalization") != "unit":
+        problems.append("preprocessing.normalization: compressive autoencoders code [0, 1] pixels; use unit")
+    if preprocessing.get("padding") is not None:
+        problems.append(
+            "preprocessing.padding: compressive autoencoders pad with zeros inside their transforms and "
+            "crop back; leave it null"
+        )
+    return problems
+
+
+def _check_slimcae(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
+    problems = _check_compressive(params, preprocessing, dataset_source)
+    widths, lambdas = params["widths"], params["lambdas"]
+    if len(widths) != len(lambdas):
+        problems.append(
+            f"params.lambdas: one lambda per width is needed ({len(widths)} widths, {len(lambdas)} lambdas)"
+        )
+    if widths != sorted(widths, reverse=True):
+        problems.append(f"params.widths: list them widest first (got {widths})")
+    return problems
 
 
 def _check_linear_latent(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
@@ -93,6 +119,35 @@ FAMILIES: dict[str, ModelFamily] = {
         ),
         module="aecompress.models.rate_cae",
         check=_check_conv,
+    ),
+    "factorized-prior": ModelFamily(
+        name="factorized-prior",
+        description=(
+            "Compressive AE with a factorized prior (Balle et al. 2017; tfc's bls2017): GDN transforms, "
+            "learned entropy model, range-coded bitstreams; one model per lambda."
+        ),
+        module="aecompress.models.factorized_prior",
+        check=_check_compressive,
+    ),
+    "hyperprior": ModelFamily(
+        name="hyperprior",
+        description=(
+            "Compressive AE with a scale hyperprior (Balle et al. 2018; tfc's bmshj2018): side "
+            "information predicts a Gaussian scale per latent element."
+        ),
+        module="aecompress.models.hyperprior",
+        check=_check_compressive,
+    ),
+    "slimcae": ModelFamily(
+        name="slimcae",
+        description=(
+            "Slimmable compressive AE (SlimCAE, Yang et al. 2021; the Zagreb thesis): one network, "
+            "shared kernels sliced to several widths, switchable GDN, one entropy model and one rate "
+            "point per width."
+        ),
+        module="aecompress.models.slimcae",
+        check=_check_slimcae,
+        operating_points=lambda params: [{"width": w} for w in params["widths"]],
     ),
 }
 

@@ -1,0 +1,344 @@
+"""Compressive autoencoders with tensorflow-compression: Balle et al. 2017 and 2018.
+
+Factorized prior (Balle, Laparra, Simoncelli 2017, tfc's bls2017 example): analysis
+9x9/4 - GDN - 5x5/2 - GDN - 5x5/2, synthesis mirrored with IGDN, latent y coded with a
+NoisyDeepFactorized prior per channel. Scale hyperprior (Balle et al. 2018, tfc's bmshj2018
+example): four 5x5/2 layers each way, a hyper-analysis of |y| whose side information z
+(factorized prior) predicts the scale of a Gaussian for every element of y.
+
+Training minimises rate + lambda * distortion: rate in bits per pixel from the entropy model's
+likelihoods (additive uniform noise stands in for rounding), distortion the MSE on the 0..255
+scale, so lambda has the units of tfc's examples (bls2017: 0.01). After training the entropy
+models are rebuilt with range-coding tables, and the saved model exports `compress` (uint8
+image -> strings and shapes) and `decompress` (the inverse), as tfc's examples do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_compression as tfc
+
+from aecompress.images import ImageSet
+from aecompress.preprocessing import Normalization
+
+DOWNSAMPLING = 16  # both analysis transforms halve the size four times
+
+
+def _signal_conv(filters, kernel, name, down=None, up=None, activation=None, use_bias=True):
+    return tfc.SignalConv2D(
+        filters,
+        (kernel, kernel),
+        name=name,
+        corr=down is not None,
+        strides_down=down or 1,
+        strides_up=up or 1,
+        padding="same_zeros",
+        use_bias=use_bias,
+        activation=activation,
+    )
+
+
+def factorized_analysis(filters: int) -> tf.keras.Sequential:
+    return tf.keras.Sequential(
+        [
+            _signal_conv(filters, 9, "layer_0", down=4, activation=tfc.GDN(name="gdn_0")),
+            _signal_conv(filters, 5, "layer_1", down=2, activation=tfc.GDN(name="gdn_1")),
+            _signal_conv(filters, 5, "layer_2", down=2, use_bias=False),
+        ],
+        name="analysis",
+    )
+
+
+def factorized_synthesis(filters: int, channels: int) -> tf.keras.Sequential:
+    return tf.keras.Sequential(
+        [
+            _signal_conv(filters, 5, "layer_0", up=2, activation=tfc.GDN(name="igdn_0", inverse=True)),
+            _signal_conv(filters, 5, "layer_1", up=2, activation=tfc.GDN(name="igdn_1", inverse=True)),
+            _signal_conv(channels, 9, "layer_2", up=4),
+        ],
+        name="synthesis",
+    )
+
+
+def hyperprior_analysis(filters: int, latent: int) -> tf.keras.Sequential:
+    layers = [
+        _signal_conv(filters, 5, f"layer_{i}", down=2, activation=tfc.GDN(name=f"gdn_{i}")) for i in range(3)
+    ]
+    return tf.keras.Sequential(
+        [*layers, _signal_conv(latent, 5, "layer_3", down=2, use_bias=False)], name="analysis"
+    )
+
+
+def hyperprior_synthesis(filters: int, channels: int) -> tf.keras.Sequential:
+    layers = [
+        _signal_conv(filters, 5, f"layer_{i}", up=2, activation=tfc.GDN(name=f"igdn_{i}", inverse=True))
+        for i in range(3)
+    ]
+    return tf.keras.Sequential([*layers, _signal_conv(channels, 5, "layer_3", up=2)], name="synthesis")
+
+
+def hyper_analysis(filters: int) -> tf.keras.Sequential:
+    return tf.keras.Sequential(
+        [
+            _signal_conv(filters, 3, "layer_0", down=1, activation=tf.nn.relu),
+            _signal_conv(filters, 5, "layer_1", down=2, activation=tf.nn.relu),
+            _signal_conv(filters, 5, "layer_2", down=2, use_bias=False),
+        ],
+        name="hyper_analysis",
+    )
+
+
+def hyper_synthesis(filters: int, latent: int) -> tf.keras.Sequential:
+    return tf.keras.Sequential(
+        [
+            _signal_conv(filters, 5, "layer_0", up=2, activation=tf.nn.relu),
+            _signal_conv(filters, 5, "layer_1", up=2, activation=tf.nn.relu),
+            _signal_conv(latent, 3, "layer_2", up=1),
+        ],
+        name="hyper_synthesis",
+    )
+
+
+class CompressiveAutoencoder(tf.keras.Model):
+    """Shared training and bookkeeping: rate-distortion loss, metrics, pixel scaling."""
+
+    def __init__(self, lmbda: float, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.lmbda = float(lmbda)
+        self.channels = int(channels)
+        self.loss_tracker = tf.keras.metrics.Mean(name="loss")
+        self.bpp_tracker = tf.keras.metrics.Mean(name="bpp")
+        self.mse_tracker = tf.keras.metrics.Mean(name="mse")
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.bpp_tracker, self.mse_tracker]
+
+    def rate_distortion(self, x, x_hat, bits):
+        """(loss, bpp, mse on [0, 1]) for unit-scaled x; the loss uses MSE on 0..255 (tfc's lambda units)."""
+        pixels = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), bits.dtype)
+        bpp = tf.reduce_sum(bits) / pixels
+        mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat))
+        loss = bpp + self.lmbda * mse * 255.0**2
+        return loss, bpp, mse
+
+    def _step_metrics(self, loss, bpp, mse):
+        trackers = (self.loss_tracker, self.bpp_tracker, self.mse_tracker)
+        for tracker, value in zip(trackers, (loss, bpp, mse), strict=True):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in trackers}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        with tf.GradientTape() as tape:
+            loss, bpp, mse = self(x, training=True)
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        return self._step_metrics(loss, bpp, mse)
+
+    def test_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        return self._step_metrics(*self(x, training=False))
+
+    @staticmethod
+    def to_unit(image_uint8):
+        return tf.cast(tf.expand_dims(image_uint8, 0), tf.float32) / 255.0
+
+    @staticmethod
+    def to_uint8(x_hat, x_shape):
+        x_hat = x_hat[0, : x_shape[0], : x_shape[1], :]
+        return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
+
+
+class FactorizedPrior(CompressiveAutoencoder):
+    def __init__(self, lmbda: float, num_filters: int, channels: int = 3, **kwargs):
+        super().__init__(lmbda, channels, name="factorized_prior", **kwargs)
+        self.analysis_transform = factorized_analysis(num_filters)
+        self.synthesis_transform = factorized_synthesis(num_filters, channels)
+        self.prior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
+        self.build((None, None, None, channels))
+
+    def call(self, x, training):
+        entropy_model = tfc.ContinuousBatchedEntropyModel(self.prior, coding_rank=3, compression=False)
+        y = self.analysis_transform(x)
+        y_hat, bits = entropy_model(y, training=training)
+        x_hat = self.synthesis_transform(y_hat)
+        return self.rate_distortion(x, x_hat, bits)
+
+    def prepare_for_compression(self) -> None:
+        """Fix the range-coding tables of the trained prior (exported with the model)."""
+        self.entropy_model = tfc.ContinuousBatchedEntropyModel(self.prior, coding_rank=3, compression=True)
+
+    def quantized_reconstruction(self, image_uint8):
+        """What the decoder makes of the rounded latent, without coding it (for checks)."""
+        x = self.to_unit(image_uint8)
+        y_hat = self.entropy_model.quantize(self.analysis_transform(x))
+        return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
+    def compress(self, image):
+        x = self.to_unit(image)
+        y = self.analysis_transform(x)
+        return self.entropy_model.compress(y), tf.shape(x)[1:-1], tf.shape(y)[1:-1]
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(shape=(1,), dtype=tf.string),
+            tf.TensorSpec(shape=(2,), dtype=tf.int32),
+            tf.TensorSpec(shape=(2,), dtype=tf.int32),
+        ]
+    )
+    def decompress(self, string, x_shape, y_shape):
+        y_hat = self.entropy_model.decompress(string, y_shape)
+        return self.to_uint8(self.synthesis_transform(y_hat), x_shape)
+
+
+class ScaleHyperprior(CompressiveAutoencoder):
+    def __init__(
+        self,
+        lmbda: float,
+        num_filters: int,
+        latent_filters: int,
+        num_scales: int = 64,
+        scale_min: float = 0.11,
+        scale_max: float = 256.0,
+        channels: int = 3,
+        **kwargs,
+    ):
+        super().__init__(lmbda, channels, name="scale_hyperprior", **kwargs)
+        self.num_scales = int(num_scales)
+        self.scale_offset = float(np.log(scale_min))
+        self.scale_factor = float((np.log(scale_max) - np.log(scale_min)) / (num_scales - 1))
+        self.analysis_transform = hyperprior_analysis(num_filters, latent_filters)
+        self.synthesis_transform = hyperprior_synthesis(num_filters, channels)
+        self.hyper_analysis_transform = hyper_analysis(num_filters)
+        self.hyper_synthesis_transform = hyper_synthesis(num_filters, latent_filters)
+        self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
+        self.build((None, None, None, channels))
+
+    def scale_fn(self, index):
+        return tf.math.exp(self.scale_offset + self.scale_factor * index)
+
+    def _entropy_models(self, compression: bool):
+        main = tfc.LocationScaleIndexedEntropyModel(
+            tfc.NoisyNormal, self.num_scales, self.scale_fn, coding_rank=3, compression=compression
+        )
+        side = tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3, compression=compression)
+        return main, side
+
+    def call(self, x, training):
+        entropy_model, side_entropy_model = self._entropy_models(compression=False)
+        y = self.analysis_transform(x)
+        z = self.hyper_analysis_transform(abs(y))
+        z_hat, side_bits = side_entropy_model(z, training=training)
+        y_hat, bits = entropy_model(y, self._indexes(z_hat, tf.shape(y)[1:-1]), training=training)
+        x_hat = self.synthesis_transform(y_hat)
+        return self.rate_distortion(x, x_hat, tf.reduce_sum(bits) + tf.reduce_sum(side_bits))
+
+    def prepare_for_compression(self) -> None:
+        self.entropy_model, self.side_entropy_model = self._entropy_models(compression=True)
+
+    def _indexes(self, z_hat, y_shape):
+        return self.hyper_synthesis_transform(z_hat)[:, : y_shape[0], : y_shape[1], :]
+
+    def quantized_reconstruction(self, image_uint8):
+        x = self.to_unit(image_uint8)
+        y_hat = self.entropy_model.quantize(self.analysis_transform(x))  # location 0: plain rounding
+        return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
+    def compress(self, image):
+        x = self.to_unit(image)
+        y = self.analysis_transform(x)
+        z = self.hyper_analysis_transform(abs(y))
+        y_shape, z_shape = tf.shape(y)[1:-1], tf.shape(z)[1:-1]
+        z_hat = self.side_entropy_model.quantize(z)
+        side_string = self.side_entropy_model.compress(z)
+        string = self.entropy_model.compress(y, self._indexes(z_hat, y_shape))
+        return string, side_string, tf.shape(x)[1:-1], y_shape, z_shape
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec(shape=(1,), dtype=tf.string),
+            tf.TensorSpec(shape=(1,), dtype=tf.string),
+            tf.TensorSpec(shape=(2,), dtype=tf.int32),
+            tf.TensorSpec(shape=(2,), dtype=tf.int32),
+            tf.TensorSpec(shape=(2,), dtype=tf.int32),
+        ]
+    )
+    def decompress(self, string, side_string, x_shape, y_shape, z_shape):
+        z_hat = self.side_entropy_model.decompress(side_string, z_shape)
+        y_hat = self.entropy_model.decompress(string, self._indexes(z_hat, y_shape))
+        return self.to_uint8(self.synthesis_transform(y_hat), x_shape)
+
+
+# The model-registry interface, shared by both families (see factorized_prior.py, hyperprior.py).
+
+
+def build(kind: str, params: dict[str, Any], image_shape, normalization: Normalization):
+    if normalization.kind != "unit":
+        raise ValueError("compressive autoencoders code [0, 1] pixels: set preprocessing.normalization: unit")
+    channels = image_shape[2]
+    if kind == "factorized-prior":
+        return FactorizedPrior(params["lmbda"], params["num_filters"], channels)
+    return ScaleHyperprior(
+        params["lmbda"],
+        params["num_filters"],
+        params["latent_filters"],
+        params["num_scales"],
+        params["scale_min"],
+        params["scale_max"],
+        channels,
+    )
+
+
+def downsampling_factor(params: dict[str, Any]) -> int:
+    return DOWNSAMPLING
+
+
+def compile_model(model: CompressiveAutoencoder, optimizer) -> None:
+    model.compile(optimizer=optimizer)
+
+
+def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
+    return images.stacked()
+
+
+def latent_shape(params: dict[str, Any], image_shape) -> tuple[int, int, int]:
+    channels = params.get("latent_filters") or params["num_filters"]
+    return -(-image_shape[0] // DOWNSAMPLING), -(-image_shape[1] // DOWNSAMPLING), channels
+
+
+def nominal_ratio(params: dict[str, Any], image_shape) -> float:
+    """Input values / latent values (for comparison only: these models are judged by real bits)."""
+    return float(np.prod(image_shape)) / float(np.prod(latent_shape(params, image_shape)))
+
+
+def encode(model, image: np.ndarray) -> tuple[list[bytes], list[np.ndarray]]:
+    """The strings and shape tensors `compress` makes of one uint8 image."""
+    outputs = model.compress(tf.constant(image))
+    strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
+    shapes = [o.numpy() for o in outputs if o.dtype != tf.string]
+    return strings, shapes
+
+
+def decode(model, strings: list[bytes], shapes: list[np.ndarray]) -> np.ndarray:
+    tensors = [tf.constant([s]) for s in strings] + [tf.constant(s, tf.int32) for s in shapes]
+    return model.decompress(*tensors).numpy()
+
+
+def reconstruct_with_bits(model, images: ImageSet, **point) -> tuple[list[np.ndarray], list[int]]:
+    """Every image through the range coder and back; the bits are those of the coded strings."""
+    reconstructions, bits = [], []
+    for image in images.images:
+        strings, shapes = encode(model, np.ascontiguousarray(image))
+        reconstructions.append(decode(model, strings, shapes))
+        bits.append(8 * sum(len(s) for s in strings))
+    return reconstructions, bits
+
+
+def reconstruct(model, images: ImageSet, params: dict[str, Any], normalization: Normalization):
+    return reconstruct_with_bits(model, images)[0]

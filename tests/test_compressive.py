@@ -1,0 +1,125 @@
+"""Compressive AEs (tensorflow-compression): real bitstreams, quantization, slimmable widths, reloading."""
+
+import numpy as np
+import pytest
+
+from aecompress.images import ImageSet
+from aecompress.preprocessing import Normalization
+
+UNIT = Normalization("unit")
+RNG = np.random.default_rng(0)
+IMAGE = RNG.integers(0, 256, (37, 53, 3), dtype=np.uint8)  # not a multiple of the stride
+BATCH = RNG.random((2, 48, 48, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def modules(tf):
+    from aecompress.models import compressive, slimcae
+
+    return compressive, slimcae
+
+
+def hyperprior_params(**kw):
+    return {"num_filters": 8, "latent_filters": 12, "lmbda": 0.01, "num_scales": 64, "scale_min": 0.11,
+            "scale_max": 256.0, **kw}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tf, modules):
+    """One briefly trained model of each kind, ready for compression."""
+    compressive, slimcae = modules
+    tf.keras.utils.set_random_seed(0)
+    models = {
+        "factorized-prior": compressive.build(
+            "factorized-prior", {"num_filters": 8, "lmbda": 0.05}, (48, 48, 3), UNIT
+        ),
+        "hyperprior": compressive.build("hyperprior", hyperprior_params(), (48, 48, 3), UNIT),
+        "slimcae": slimcae.build_model(
+            {"widths": [12, 6], "lambdas": [64.0, 16.0], "distortion": "ms_ssim"}, (48, 48, 3), UNIT, {}
+        ),
+    }
+    for model in models.values():
+        model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+        model.fit(BATCH, epochs=2, batch_size=2, verbose=0)
+        model.prepare_for_compression()
+    return models
+
+
+@pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior"])
+def test_decompress_of_compress_is_the_quantized_reconstruction(tf, modules, trained, kind):
+    compressive, _ = modules
+    model = trained[kind]
+    strings, shapes = compressive.encode(model, IMAGE)
+    decoded = compressive.decode(model, strings, shapes)
+    assert decoded.shape == IMAGE.shape and decoded.dtype == np.uint8
+    np.testing.assert_array_equal(decoded, model.quantized_reconstruction(tf.constant(IMAGE)).numpy())
+    reconstructions, bits = compressive.reconstruct_with_bits(model, ImageSet([IMAGE]))
+    assert bits == [8 * sum(len(s) for s in strings)] and bits[0] > 0
+    assert len(strings) == (2 if kind == "hyperprior" else 1)  # the hyperprior sends side information
+
+
+def test_each_slimcae_width_codes_and_uses_a_slice_of_the_shared_kernels(tf, modules, trained):
+    _, slimcae = modules
+    model = trained["slimcae"]
+    sizes = {}
+    for width in (12, 6):
+        reconstructions, bits = slimcae.reconstruct_with_bits(model, ImageSet([IMAGE]), width)
+        quantized = model.quantized_reconstruction(tf.constant(IMAGE), width).numpy()
+        np.testing.assert_array_equal(reconstructions[0], quantized)
+        sizes[width] = bits[0]
+    assert sizes[6] < sizes[12]  # half the latent channels
+    # The narrow width's first layer is exactly the corner of the shared kernel.
+    layer = model.analysis_layers[1]
+    x = tf.random.normal((1, 8, 8, 6))
+    narrow = tf.nn.conv2d(x, layer.kernel[:, :, :6, :6], 2, padding="SAME") + layer.bias[:6]
+    np.testing.assert_allclose(layer(x, 6).numpy(), narrow.numpy(), rtol=1e-6)
+    assert layer.kernel.shape == (5, 5, 12, 12)
+    # Switchable GDN: every width owns its parameters.
+    assert model.gdn["12"][0].beta.shape == (12,) and model.gdn["6"][0].beta.shape == (6,)
+
+
+def test_every_slimcae_width_trains(tf, modules):
+    _, slimcae = modules
+    tf.keras.utils.set_random_seed(1)
+    model = slimcae.build_model(
+        {"widths": [8, 4], "lambdas": [512.0, 128.0], "distortion": "mse"}, (48, 48, 3), UNIT, {}
+    )
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
+    first = model.train_on_batch(BATCH, return_dict=True)
+    for _ in range(5):
+        last = model.train_on_batch(BATCH, return_dict=True)
+    for width in (8, 4):
+        assert last[f"mse_w{width}"] < first[f"mse_w{width}"]
+    assert last["loss"] < first["loss"]
+
+
+@pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior", "slimcae"])
+def test_saved_model_reloads_and_decodes_the_same_bits(tf, modules, trained, tmp_path, kind):
+    compressive, slimcae = modules
+    from aecompress.training import load_model
+
+    model = trained[kind]
+    model.save(tmp_path / kind)
+    reloaded = load_model(tf, tmp_path / kind)
+    if kind == "slimcae":
+        original, bits = slimcae.reconstruct_with_bits(model, ImageSet([IMAGE]), 6)
+        again, bits_again = slimcae.reconstruct_with_bits(reloaded, ImageSet([IMAGE]), 6)
+    else:
+        original, bits = compressive.reconstruct_with_bits(model, ImageSet([IMAGE]))
+        again, bits_again = compressive.reconstruct_with_bits(reloaded, ImageSet([IMAGE]))
+    assert bits == bits_again
+    np.testing.assert_array_equal(original[0], again[0])
+
+
+def test_rate_falls_as_lambda_falls(tf, modules):
+    compressive, _ = modules
+    images = RNG.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    smooth = np.repeat(np.repeat(images[:, ::8, ::8], 8, axis=1), 8, axis=2).astype(np.float32) / 255
+    rates = {}
+    for lmbda in (0.0005, 0.5):
+        tf.keras.utils.set_random_seed(0)
+        model = compressive.build("factorized-prior", {"num_filters": 8, "lmbda": lmbda}, (32, 32, 3), UNIT)
+        model.compile(optimizer=tf.keras.optimizers.Adam(5e-3))
+        history = model.fit(smooth, epochs=30, batch_size=8, verbose=0)
+        rates[lmbda] = history.history["bpp"][-1]
+    assert rates[0.0005] < rates[0.5]
