@@ -1,4 +1,5 @@
 import copy
+from pathlib import Path
 
 import pytest
 import yaml
@@ -110,3 +111,11 @@ def test_family_specific_mistakes_are_named(minimal_config, experiment, expected
     with pytest.raises(ConfigError) as error:
         validate_config(minimal_config)
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "preset", sorted(p.name for p in (Path(__file__).parents[1] / "presets").glob("*.yaml"))
+)
+def test_every_preset_is_a_valid_config(repo, preset):
+    config = load_config(repo / "presets" / preset)
+    assert config["experiments"]

@@ -232,3 +232,46 @@ def test_stl10_sample_archive_runs_through_the_workflow_with_a_registry_override
     assert "91f7769df0f17e558f3565bffb0c7dfb" in "".join(
         p.read_text() for p in (tmp_path / "logs/download").rglob("*.log")
     )
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    patches = {"size": 48, "per_epoch": 64}
+    config = {
+        "datasets": {
+            "photos": {"source": "bundled-photos", "images": ["astronaut", "coffee", "chelsea"],
+                       "val_fraction": 0},
+            "kodak": {"source": "kodak", "mirror": (MIRROR / "kodak").as_uri(), "test_fraction": 1,
+                      "val_fraction": 0, "subset": 2},
+        },
+        "experiments": [
+            {"name": "fp", "family": "factorized-prior", "dataset": "photos", "test_dataset": "kodak",
+             "params": {"num_filters": 8}, "grid": {"lmbda": [0.01]}, "preprocessing": {"patches": patches},
+             "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
+            {"name": "slim", "family": "slimcae", "dataset": "photos", "test_dataset": "kodak",
+             "params": {"widths": [8, 4], "lambdas": [256, 64]}, "preprocessing": {"patches": patches},
+             "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
+        ],
+        "evaluation": {"reconstruction_samples": 1},
+    }  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(repo, tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    summaries = {
+        p.parent.name: json.loads(p.read_text())
+        for p in (tmp_path / "results/evaluation").glob("*/summary.json")
+    }
+    assert set(summaries) == {"fp_lmbda-0.01", "slim_width-8", "slim_width-4"}
+    for summary in summaries.values():
+        assert (
+            summary["dataset"] == "kodak" and summary["trained_on"] == "photos" and summary["n_images"] == 2
+        )
+        assert summary["bpp"] > 0 and summary["metrics"]["ms_ssim"] is not None
+    assert summaries["slim_width-4"]["bpp"] < summaries["slim_width-8"]["bpp"]
+    per_image = pd.read_csv(tmp_path / "results/evaluation/fp_lmbda-0.01/per_image.csv")
+    assert set(per_image["height"] * per_image["width"]) == {768 * 512}
+    assert (per_image["bpp"] == per_image["payload_bits"] / (768 * 512)).all()
+    assert (tmp_path / "results/report.html").stat().st_size > 10_000

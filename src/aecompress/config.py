@@ -121,11 +121,36 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 f"{where}.dataset: '{experiment['dataset']}' is not a key of `datasets` (known: {known})"
             )
             continue
+        test_dataset = experiment.get("test_dataset")
+        if test_dataset is not None and test_dataset not in config["datasets"]:
+            known = ", ".join(sorted(config["datasets"]))
+            problems.append(
+                f"{where}.test_dataset: '{test_dataset}' is not a key of `datasets` (known: {known})"
+            )
+        if config["datasets"][experiment["dataset"]]["test_fraction"] == 1:
+            problems.append(
+                f"{where}.dataset: '{experiment['dataset']}' is test-only (test_fraction: 1); train on "
+                "another dataset and use this one as test_dataset"
+            )
+        elif test_dataset is not None and _channels(config, test_dataset) != _channels(
+            config, experiment["dataset"]
+        ):
+            problems.append(
+                f"{where}.test_dataset: '{test_dataset}' has {_channels(config, test_dataset)} channels, the "
+                f"training dataset {_channels(config, experiment['dataset'])}; set `channels` on one of them"
+            )
         dataset_source = config["datasets"][experiment["dataset"]]["source"]
         for variant in expand_variants(experiment):
             for problem in check_variant(variant, dataset_source):
                 problems.append(f"{where} (variant {variant.id}): {problem}")
     return problems
+
+
+def _channels(config: dict[str, Any], dataset: str) -> int:
+    from aecompress.datasets import REGISTRY
+
+    options = config["datasets"][dataset]
+    return options.get("channels") or REGISTRY[options["source"]].native_channels
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

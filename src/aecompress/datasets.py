@@ -81,7 +81,7 @@ class DatasetSource:
     name: str
     description: str
     native_channels: int
-    fixed_size: bool  # every image has the same (H, W)
+    fixed_size: bool | None  # every image has the same (H, W); None: known only once loaded
     class_names: tuple[str, ...] | None
     licence: str
     citation: str
@@ -362,7 +362,7 @@ REGISTRY: dict[str, DatasetSource] = {
         name="image-folder",
         description="The user's own PNG/JPEG/BMP/TIFF images: a local folder, or a zip/tar at a URL.",
         native_channels=3,
-        fixed_size=False,
+        fixed_size=None,
         class_names=None,
         licence="As the user's images.",
         citation="",
@@ -384,7 +384,10 @@ def check_dataset_options(options: dict[str, Any]) -> list[str]:
     for name in options.get("images") or []:
         if name not in BUNDLED_PHOTOS:
             problems.append(f"images: unknown photo '{name}' (known: {', '.join(BUNDLED_PHOTOS)})")
-    if options["test_fraction"] + options["val_fraction"] >= 1:
+    if options["test_fraction"] == 1:
+        if options["val_fraction"]:
+            problems.append("val_fraction: must be 0 for a test-only dataset (test_fraction: 1)")
+    elif options["test_fraction"] + options["val_fraction"] >= 1:
         problems.append("test_fraction + val_fraction must leave images for training (sum < 1)")
     if source.name == "image-folder":
         if bool(options.get("path")) == bool(options.get("url")):
@@ -440,6 +443,8 @@ def split_indices(
     from sklearn.model_selection import train_test_split
 
     indices = np.arange(n)
+    if test_fraction == 1:  # a test-only set
+        return {"train": indices[:0], "val": indices[:0], "test": indices}
     n_test = max(1, round(test_fraction * n)) if test_fraction else 0
     n_val = round(val_fraction * n)
     if n_test + n_val >= n:

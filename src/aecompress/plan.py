@@ -21,6 +21,7 @@ class Variant:
     family: str
     dataset: str
     params: dict[str, Any] = field(hash=False)
+    test_dataset: str
     training: dict[str, Any] = field(hash=False)
     preprocessing: dict[str, Any] = field(hash=False)
     grid_values: dict[str, Any] = field(hash=False)
@@ -48,6 +49,7 @@ def expand_variants(experiment: dict[str, Any]) -> list[Variant]:
                 experiment=experiment["name"],
                 family=experiment["family"],
                 dataset=experiment["dataset"],
+                test_dataset=experiment.get("test_dataset") or experiment["dataset"],
                 params={**experiment.get("params", {}), **point},
                 training=dict(experiment.get("training", {})),
                 preprocessing=dict(experiment.get("preprocessing", {})),
@@ -84,7 +86,8 @@ def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
 
 
 def used_datasets(config: dict[str, Any]) -> list[str]:
-    return sorted({e["dataset"] for e in config["experiments"]})
+    names = {e["dataset"] for e in config["experiments"]}
+    return sorted(names | {e["test_dataset"] for e in config["experiments"] if e.get("test_dataset")})
 
 
 def prepared_dataset_path(dataset: str) -> str:

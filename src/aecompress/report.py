@@ -34,6 +34,7 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
             "dataset": summary["dataset"],
             "n_images": summary["n_images"],
             "nominal_ratio": summary["nominal_compression_ratio"],
+            "bpp": summary.get("bpp"),
             "parameters": summary["parameter_count"],
             **{f"param_{k}": v for k, v in summary["params"].items()},
             **summary["metrics"],
@@ -49,6 +50,8 @@ def ratio_label(ratio: float) -> str:
 def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
     """The MNIST paper's Table 1: test MSE by nominal compression ratio (rows) and bias (columns)."""
     dense = results[results["family"] == "dense"].copy()
+    if dense.empty:
+        return pd.DataFrame()
     # Only experiments that compare both settings of bias belong in this table.
     both = dense.groupby("experiment")["param_use_bias"].transform("nunique") == 2
     dense = dense[both]

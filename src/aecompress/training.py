@@ -158,6 +158,12 @@ def train_variant(
     train, val = dataset.splits["train"], dataset.splits["val"]
     data_shape = tuple(int(s) for s in train.images[0].shape)
     patches = variant.preprocessing.get("patches")
+    if not patches and not train.same_size:
+        shapes = sorted({im.shape for im in train.images})[:3]
+        raise ValueError(
+            f"{variant.id}: the training images of '{variant.dataset}' have different sizes ({shapes}...); "
+            "set the experiment's preprocessing.patches (or dense block_size) to train on them"
+        )
     input_shape = (patches["size"], patches["size"], data_shape[2]) if patches else data_shape
 
     normalization = fit_normalization(variant.preprocessing["normalization"], train)
@@ -219,6 +225,7 @@ def train_variant(
         "experiment": variant.experiment,
         "family": variant.family,
         "dataset": variant.dataset,
+        "test_dataset": variant.test_dataset,
         "params": variant.params,
         "grid_values": variant.grid_values,
         "training": settings,

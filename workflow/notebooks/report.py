@@ -78,13 +78,15 @@ for name, path in sorted(datasets.items()):
             + (" ..." if len(shapes) > 4 else "")
         )
     )
-    train = prepared.splits["train"]
+    # Show the training split, or the test split of a test-only set (e.g. Kodak).
+    train = next(s for s in (prepared.splits["train"], prepared.splits["test"]) if len(s))
     if train.labels is not None and meta.get("class_names"):
         counts = (
             pd.DataFrame(
                 {
                     split: pd.Series(s.labels).value_counts().sort_index()
                     for split, s in prepared.splits.items()
+                    if s.labels is not None
                 }
             )
             .fillna(0)
@@ -108,10 +110,11 @@ for name, path in sorted(datasets.items()):
 # %% [markdown]
 # ## Test-set results of every variant
 # Nominal ratio is the papers' "compression ratio": input values per vector divided by latent
-# units, counting each float latent as one value. It is not a bit count.
+# units, counting each float latent as one value. It is not a bit count. bpp is measured from
+# real range-coded bitstreams (compressive autoencoders only, for now).
 
 # %%
-columns = ["method", "dataset", "nominal_ratio", "parameters", "mse", "psnr", "ssim", "ms_ssim"]
+columns = ["method", "dataset", "nominal_ratio", "bpp", "parameters", "mse", "psnr", "ssim", "ms_ssim"]
 display(
     results[columns].sort_values(["dataset", "nominal_ratio"], ascending=[True, False]).reset_index(drop=True)
 )
@@ -162,10 +165,15 @@ else:
 # ## Reconstructions (MNIST paper, Figs. 6-7)
 # The same test images, decoded by every variant; rows are sorted by nominal ratio.
 
+
 # %%
-for dataset_name in sorted({c["dataset"] for c in cards.values()}):
+def test_dataset(card):
+    return card.get("test_dataset", card["dataset"])
+
+
+for dataset_name in sorted({test_dataset(c) for c in cards.values()}):
     chosen = sorted(
-        (v for v in variants if cards[v["id"]]["dataset"] == dataset_name),
+        (v for v in variants if test_dataset(cards[v["id"]]) == dataset_name),
         key=lambda v: -cards[v["id"]]["nominal_compression_ratio"],
     )
     samples = {

@@ -61,5 +61,5 @@ def evaluation_model(wildcards):
     return {
         "model": plan.model_file(variant, "model"),
         "card": plan.model_file(variant, "model.json"),
-        "dataset": plan.prepared_dataset_path(VARIANTS[variant].dataset),
+        "dataset": plan.prepared_dataset_path(VARIANTS[variant].test_dataset),
     }

@@ -27,7 +27,7 @@ class ModelFamily:
 
 def _check_dense(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
     problems = []
-    if params.get("block_size") is None and not dataset_source.fixed_size:
+    if params.get("block_size") is None and dataset_source.fixed_size is False:
         problems.append(
             f"block_size: null makes each whole image one input vector, but source "
             f"'{dataset_source.name}' has images of different sizes; set block_size (e.g. 8)"
@@ -42,7 +42,7 @@ def _check_dense(params: dict[str, Any], preprocessing: dict[str, Any], dataset_
 
 
 def _check_conv(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
-    if not dataset_source.fixed_size and not preprocessing.get("patches"):
+    if dataset_source.fixed_size is False and not preprocessing.get("patches"):
         return [
             f"preprocessing.patches: source '{dataset_source.name}' has images of different sizes; "
             "train on patches (e.g. {size: 64})"
@@ -76,7 +76,7 @@ def _check_slimcae(params: dict[str, Any], preprocessing: dict[str, Any], datase
 
 def _check_linear_latent(params: dict[str, Any], preprocessing: dict[str, Any], dataset_source) -> list[str]:
     problems = []
-    if not dataset_source.fixed_size:
+    if dataset_source.fixed_size is False:
         problems.append(
             f"family linear-latent-cae: its dense latent fixes the image size, but source "
             f"'{dataset_source.name}' has images of different sizes"
