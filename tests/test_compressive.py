@@ -123,3 +123,35 @@ def test_rate_falls_as_lambda_falls(tf, modules):
         history = model.fit(smooth, epochs=30, batch_size=8, verbose=0)
         rates[lmbda] = history.history["bpp"][-1]
     assert rates[0.0005] < rates[0.5]
+
+
+def test_bls2017_parameter_count_at_its_documented_size(modules):
+    compressive, _ = modules
+    model = compressive.build("factorized-prior", {"num_filters": 128, "lmbda": 0.01}, (256, 256, 3), UNIT)
+    n = 128
+
+    def conv(
+        k, c_in, c_out, bias=True
+    ):  # SignalConv2D keeps a k x k kernel as its real DFT (k x (k//2+1), complex)
+        return 2 * k * (k // 2 + 1) * c_in * c_out + (c_out if bias else 0)
+
+    gdn = n + n * n  # beta and gamma
+    analysis = conv(9, 3, n) + gdn + conv(5, n, n) + gdn + conv(5, n, n, bias=False)
+    synthesis = 2 * (conv(5, n, n) + gdn) + conv(9, n, 3)
+    prior = n * (3 + 9 + 3 + 3 + 3 + 1 + 3 + 3)  # deep factorized 1-3-3-1: matrices, biases, factors
+    trackers = 3 * 2  # the loss, bpp and MSE metrics' total and count (Keras counts them as weights)
+    assert model.count_params() == analysis + synthesis + prior + trackers == 2_105_353
+
+
+@pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior"])
+def test_one_training_step_lowers_the_rate_distortion_loss(tf, modules, kind):
+    compressive, _ = modules
+    tf.keras.utils.set_random_seed(3)
+    params = (
+        {"num_filters": 8, "lmbda": 0.05} if kind == "factorized-prior" else hyperprior_params(lmbda=0.05)
+    )
+    model = compressive.build(kind, params, (48, 48, 3), UNIT)
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    before = model.test_on_batch(BATCH, return_dict=True)["loss"]
+    model.train_on_batch(BATCH)
+    assert model.test_on_batch(BATCH, return_dict=True)["loss"] < before

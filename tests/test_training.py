@@ -56,6 +56,9 @@ def test_same_seed_gives_the_same_model_and_metrics(setup):
     assert history_a["epoch"].tolist() == [1, 2, 3]
     assert history_a["val_mse"].iloc[-1] < history_a["val_mse"].iloc[0]
     assert card_a["nominal_compression_ratio"] == 16 and card_a["parameter_count"] == 64 * 4 + 4 + 4 * 64 + 64
+    train_images = len(setup[1].splits["train"])
+    assert card_a["latent_shape"] == [4] and card_a["steps"] == 3 * -(-train_images // 64)
+    assert card_a["hardware"]["cpu_count"] and card_a["training_seconds"] > 0
 
 
 def test_evaluation_outputs_share_one_schema(setup):

@@ -218,6 +218,8 @@ def train_variant(
             "no model was written (lower training.learning_rate?)"
         )
 
+    # Ratios and latent shapes are stated for the dataset's image size (the patch size if it varies).
+    card_shape = data_shape if train.same_size else input_shape
     if hasattr(model, "prepare_for_compression"):
         model.prepare_for_compression()
     card = {
@@ -241,9 +243,9 @@ def train_variant(
         "image_shape": list(data_shape) if train.same_size else None,
         "input_shape": list(input_shape),
         "parameter_count": int(model.count_params()),
-        "nominal_compression_ratio": family.nominal_ratio(
-            variant.params, data_shape if train.same_size and not patches else input_shape
-        ),
+        "nominal_compression_ratio": family.nominal_ratio(variant.params, card_shape),
+        "latent_shape": list(family.latent_shape(variant.params, card_shape)),
+        "steps": int(model.optimizer.iterations.numpy()),
         "epochs_run": int(table["epoch"].iloc[-1]),
         "training_seconds": round(seconds, 3),
         "hardware": _hardware(tf),

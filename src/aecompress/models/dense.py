@@ -23,6 +23,11 @@ def vector_shape(params: dict[str, Any], image_shape: tuple[int, int, int]) -> t
     return (height, width, channels) if block is None else (block, block, channels)
 
 
+def latent_shape(params: dict[str, Any], image_shape: tuple[int, int, int]) -> tuple[int, ...]:
+    """Latent units per vector (per block when block_size is set)."""
+    return (params["latent_units"],)
+
+
 def nominal_ratio(params: dict[str, Any], image_shape: tuple[int, int, int]) -> float:
     """Input values per vector / latent units: the papers' 'compression ratio' (float latent)."""
     return float(np.prod(vector_shape(params, image_shape))) / params["latent_units"]

@@ -8,6 +8,7 @@ from aecompress.models.compressive import (  # noqa: F401  (the family interface
     build,
     compile_model,
     downsampling_factor,
+    latent_shape,
     nominal_ratio,
     reconstruct,
     reconstruct_with_bits,

@@ -76,6 +76,10 @@ def build_model(
     return tf.keras.Model(inputs, outputs, name="linear_latent_cae")
 
 
+def latent_shape(params: dict[str, Any], image_shape: tuple[int, int, int]) -> tuple[int, ...]:
+    return (params["latent_units"],)
+
+
 def nominal_ratio(params: dict[str, Any], image_shape: tuple[int, int, int]) -> float:
     return float(np.prod(image_shape)) / params["latent_units"]
 

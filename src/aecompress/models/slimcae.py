@@ -232,10 +232,14 @@ def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
     return images.stacked()
 
 
+def latent_shape(params: dict[str, Any], image_shape) -> tuple[int, int, int]:
+    """At the widest width; width w keeps the first w channels."""
+    return -(-image_shape[0] // DOWNSAMPLING), -(-image_shape[1] // DOWNSAMPLING), max(params["widths"])
+
+
 def nominal_ratio(params: dict[str, Any], image_shape) -> float:
     """Input values / latent values at the widest width (each width has its own)."""
-    latent = -(-image_shape[0] // DOWNSAMPLING) * -(-image_shape[1] // DOWNSAMPLING) * max(params["widths"])
-    return float(np.prod(image_shape)) / latent
+    return float(np.prod(image_shape)) / float(np.prod(latent_shape(params, image_shape)))
 
 
 def operating_points(params: dict[str, Any]) -> list[dict[str, Any]]:
