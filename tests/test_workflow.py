@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -41,12 +42,25 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
         "dense-digits_latent_units-16_use_bias-true",
         "dense-digits_latent_units-16_use_bias-false",
         "dense-photos",
+        "jpeg-photos_quality-20",
+        "jpeg-photos_quality-90",
     }
     summaries = {
         p.parent.name: json.loads(p.read_text())
         for p in (workdir / "results/evaluation").glob("*/summary.json")
     }
     assert set(summaries) == expected
+    low, high = summaries["jpeg-photos_quality-20"], summaries["jpeg-photos_quality-90"]
+    assert (
+        low["kind"] == "classical"
+        and low["dataset"] == "photos"
+        and low["operating_point"] == {"quality": 20}
+    )
+    assert 0 < low["bpp"] < high["bpp"] and low["metrics"]["psnr"] < high["metrics"]["psnr"]
+    assert 0 < low["header_bpp"] < low["bpp"]
+    assert (
+        "Rate-distortion: every method with a real bitstream" in (workdir / "results/report.html").read_text()
+    )
     photos = summaries["dense-photos"]
     assert (
         photos["n_images"] == 1 and photos["ms_ssim_scales"] == [5] and 0 < photos["metrics"]["ms_ssim"] <= 1
@@ -273,5 +287,10 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
     assert summaries["slim_width-4"]["bpp"] < summaries["slim_width-8"]["bpp"]
     per_image = pd.read_csv(tmp_path / "results/evaluation/fp_lmbda-0.01/per_image.csv")
     assert set(per_image["height"] * per_image["width"]) == {768 * 512}
-    assert (per_image["bpp"] == per_image["payload_bits"] / (768 * 512)).all()
+    assert np.allclose(
+        per_image["bpp"], per_image["file_bits"] / (768 * 512)
+    )  # the whole file, header included
+    header_bits = per_image["file_bits"] - per_image["payload_bits"]
+    assert (header_bits > 0).all() and np.allclose(header_bits, per_image["header_bpp"] * 768 * 512)
+    assert summaries["fp_lmbda-0.01"]["real_over_estimated_bits"] > 0
     assert (tmp_path / "results/report.html").stat().st_size > 10_000

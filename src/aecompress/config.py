@@ -143,6 +143,30 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
         for variant in expand_variants(experiment):
             for problem in check_variant(variant, dataset_source):
                 problems.append(f"{where} (variant {variant.id}): {problem}")
+    problems += _baseline_problems(config)
+    return problems
+
+
+def _baseline_problems(config: dict[str, Any]) -> list[str]:
+    from aecompress.codecs import available_classical
+
+    problems = []
+    names = [e["name"] for e in config["experiments"]] + [b["name"] for b in config["baselines"]]
+    for i, baseline in enumerate(config["baselines"]):
+        where = f"baselines[{i}]"
+        if names.count(baseline["name"]) > 1:
+            problems.append(
+                f"{where}.name: '{baseline['name']}' is used by more than one experiment or baseline"
+            )
+        if baseline["dataset"] not in config["datasets"]:
+            known = ", ".join(sorted(config["datasets"]))
+            problems.append(
+                f"{where}.dataset: '{baseline['dataset']}' is not a key of `datasets` (known: {known})"
+            )
+        if baseline["codec"] not in available_classical():
+            problems.append(
+                f"{where}.codec: this Pillow cannot write {baseline['codec']} (it lacks the library)"
+            )
     return problems
 
 

@@ -46,82 +46,93 @@ def _finite_or_none(value: float) -> float | None:
 
 
 def summarize(
-    per_image: pd.DataFrame,
-    card: dict[str, Any],
-    class_names: list[str] | None,
-    evaluation: dict[str, Any] | None = None,
+    per_image: pd.DataFrame, method: dict[str, Any], class_names: list[str] | None
 ) -> dict[str, Any]:
-    """The summary JSON of one (dataset, method, operating point)."""
+    """The summary JSON of one (dataset, method, operating point).
+
+    `method` holds what identifies it (method, family, experiment, dataset, operating point,
+    params, ...); every method, learned or classical, gets the same keys.
+    """
     per_class = None
     if "label" in per_image and class_names:
         grouped = per_image.groupby("label")["mse"].mean()
         per_class = {class_names[int(label)]: float(v) for label, v in grouped.items()}
     scales = sorted(set(per_image["ms_ssim_scales"].astype(int)))
+
+    def mean(column):
+        return _finite_or_none(per_image[column].mean()) if column in per_image else None
+
+    real_over_estimated = None
+    if "estimated_bits" in per_image and per_image["estimated_bits"].sum() > 0:
+        real_over_estimated = float(per_image["payload_bits"].sum() / per_image["estimated_bits"].sum())
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
+        **method,
+        "split": "test",
+        "n_images": int(len(per_image)),
+        "metrics": {name: _finite_or_none(per_image[name].mean()) for name in METRICS},
+        # bpp: mean over images of 8 * file size / pixels (the container header included);
+        # header_bpp: the header's share of it. None for models without a bitstream.
+        "bpp": mean("bpp"),
+        "header_bpp": mean("header_bpp"),
+        "real_over_estimated_bits": real_over_estimated,
+        "metric_rules": METRIC_RULES,
+        "ms_ssim_scales": scales,
+        "per_class_mse": per_class,
+    }
+
+
+def _model_identity(card: dict[str, Any], evaluation: dict[str, Any] | None) -> dict[str, Any]:
+    return {
         "method": (evaluation or {}).get("id", card["variant"]),
+        "kind": "learned",
         "variant": card["variant"],
         "family": card["family"],
         "experiment": card["experiment"],
         "dataset": card.get("test_dataset", card["dataset"]),
         "trained_on": card["dataset"],
-        "split": "test",
         "operating_point": {**card["grid_values"], **((evaluation or {}).get("point") or {})},
         "params": card["params"],
         "preprocessing": card["preprocessing"],
-        "n_images": int(len(per_image)),
-        "metrics": {name: _finite_or_none(per_image[name].mean()) for name in METRICS},
-        # Mean over images of each image's payload bits / pixels (range-coded strings only; the
-        # container header is counted by the codec evaluation).
-        "bpp": _finite_or_none(per_image["bpp"].mean()) if "bpp" in per_image else None,
-        "metric_rules": METRIC_RULES,
-        "ms_ssim_scales": scales,
         "nominal_compression_ratio": card["nominal_compression_ratio"],
         "nominal_ratio_definition": (
-            "input values per vector / latent units, the latent counted as one value per unit "
-            "(the papers' definition; not a bit count)"
+            "input values / latent values, each latent value counted as one number (the papers' "
+            "definition; not a bit count)"
         ),
-        "per_class_mse": per_class,
         "parameter_count": card["parameter_count"],
     }
 
 
-def evaluate_variant(
-    model_path: str | Path,
-    card_path: str | Path,
-    dataset: PreparedDataset,
-    threads: int,
-    out_dir: str | Path,
-    samples: int,
-    evaluation: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Reconstruct the test split, score it, and write per_image.csv, summary.json, samples.npz.
+def code_images(
+    codec, images: list[np.ndarray], estimate: bool = False
+) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """Encode every image to a file and decode it back; the rates come from the files' sizes."""
+    rows, reconstructions = [], []
+    for image in images:
+        data = codec.encode(image)
+        reconstructions.append(codec.decode(data))
+        pixels = image.shape[0] * image.shape[1]
+        header_bits = 8 * (len(data) - _payload_bytes(data))
+        row = {
+            "file_bits": 8 * len(data),
+            "payload_bits": 8 * len(data) - header_bits,
+            "header_bpp": header_bits / pixels,
+            "bpp": 8 * len(data) / pixels,
+        }
+        if estimate:
+            row["estimated_bits"] = codec.estimated_bits(image)
+        rows.append(row)
+    return reconstructions, pd.DataFrame(rows)
 
-    `evaluation` (a plan.Evaluation as a dict) names the rate point, e.g. a SlimCAE width;
-    without it the variant is evaluated as its own single point.
-    """
-    tf = import_tensorflow(threads)
-    card = json.loads(Path(card_path).read_text())
-    family = get_family(card["family"]).implementation()
-    model = load_model(tf, model_path)
-    point = (evaluation or {}).get("point") or {}
-    test = dataset.splits["test"]
-    normalization = Normalization.from_json(card["preprocessing"]["normalization"])
-    bits = None
-    if hasattr(family, "reconstruct_with_bits"):  # real range-coded bitstreams
-        reconstructions, bits = family.reconstruct_with_bits(model, test, **point)
-    else:
-        reconstructions = family.reconstruct(model, test, card["params"], normalization)
 
-    per_image = per_image_metrics(tf, test.images, reconstructions)
-    per_image.insert(0, "image", test.names)
-    if test.labels is not None:
-        per_image.insert(1, "label", test.labels)
-    if bits is not None:
-        per_image["payload_bits"] = bits
-        per_image["bpp"] = per_image["payload_bits"] / (per_image["height"] * per_image["width"])
-    summary = summarize(per_image, card, dataset.meta.get("class_names"), evaluation)
+def _payload_bytes(data: bytes) -> int:
+    from aecompress.codecs.container import unpack
 
+    header, _ = unpack(data)
+    return sum(header.payload_lengths)
+
+
+def _write_outputs(out_dir, test, per_image, reconstructions, summary, samples: int) -> None:
     out_dir = Path(out_dir)
     keep = min(samples, len(test))
     with atomic_path(out_dir / "samples.npz") as tmp, open(tmp, "wb") as fh:
@@ -135,4 +146,85 @@ def evaluate_variant(
         per_image.to_csv(tmp, index=False)
     with atomic_path(out_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False))
+
+
+def _score(tf, test, reconstructions, rates: pd.DataFrame | None) -> pd.DataFrame:
+    per_image = per_image_metrics(tf, test.images, reconstructions)
+    per_image.insert(0, "image", test.names)
+    if test.labels is not None:
+        per_image.insert(1, "label", test.labels)
+    if rates is not None:
+        per_image = pd.concat([per_image, rates], axis=1)
+    return per_image
+
+
+def evaluate_variant(
+    model_path: str | Path,
+    card_path: str | Path,
+    dataset: PreparedDataset,
+    threads: int,
+    out_dir: str | Path,
+    samples: int,
+    evaluation: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Reconstruct the test split, score it, and write per_image.csv, summary.json, samples.npz.
+
+    Compressive AEs go through their codec (real files: bpp, header share, real/estimated
+    bits); the others decode their float latent (no rate yet). `evaluation` (a plan.Evaluation
+    as a dict) names the rate point, e.g. a SlimCAE width.
+    """
+    from aecompress.codecs.learned import COMPRESSIVE_FAMILIES, CompressiveCodec
+
+    tf = import_tensorflow(threads)
+    card = json.loads(Path(card_path).read_text())
+    test = dataset.splits["test"]
+    rates = None
+    if card["family"] in COMPRESSIVE_FAMILIES:
+        codec = CompressiveCodec.from_model_dir(model_path, (evaluation or {}).get("point"))
+        reconstructions, rates = code_images(codec, test.images, estimate=True)
+    else:
+        family = get_family(card["family"]).implementation()
+        normalization = Normalization.from_json(card["preprocessing"]["normalization"])
+        reconstructions = family.reconstruct(load_model(tf, model_path), test, card["params"], normalization)
+    per_image = _score(tf, test, reconstructions, rates)
+    summary = summarize(per_image, _model_identity(card, evaluation), dataset.meta.get("class_names"))
+    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples)
+    return summary
+
+
+def evaluate_classical(
+    codec_name: str,
+    quality: int,
+    baseline: str,
+    dataset_name: str,
+    dataset: PreparedDataset,
+    threads: int,
+    out_dir: str | Path,
+    samples: int,
+) -> dict[str, Any]:
+    """A classical codec at one quality on the test split, in the same schema as the models."""
+    from aecompress.codecs import classical_codec
+
+    tf = import_tensorflow(threads)
+    codec = classical_codec(codec_name, quality)
+    test = dataset.splits["test"]
+    reconstructions, rates = code_images(codec, test.images)
+    per_image = _score(tf, test, reconstructions, rates)
+    method = {
+        "method": f"{baseline}_quality-{quality}",
+        "kind": "classical",
+        "variant": None,
+        "family": codec_name,
+        "experiment": baseline,
+        "dataset": dataset_name,
+        "trained_on": None,
+        "operating_point": {"quality": quality},
+        "params": {"quality": quality, **codec.save_options()},
+        "preprocessing": None,
+        "nominal_compression_ratio": None,
+        "nominal_ratio_definition": None,
+        "parameter_count": None,
+    }
+    summary = summarize(per_image, method, dataset.meta.get("class_names"))
+    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples)
     return summary

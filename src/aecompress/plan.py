@@ -66,11 +66,15 @@ def all_variants(config: dict[str, Any]) -> dict[str, Variant]:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One rate point of one trained variant (most variants have one; a SlimCAE one per width)."""
+    """One rate point on one test set: of a trained variant (a SlimCAE has one per width), or
+    of a classical codec at one quality (`variant` None, `codec` set)."""
 
     id: str
-    variant: str
+    variant: str | None
     point: dict[str, Any] = field(hash=False)
+    dataset: str = ""
+    codec: str | None = None
+    baseline: str | None = None
 
 
 def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
@@ -81,13 +85,25 @@ def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
         for point in get_family(variant.family).operating_points(variant.params):
             suffix = "_".join(f"{k}-{_format_value(v)}" for k, v in point.items())
             evaluation_id = f"{variant.id}_{suffix}" if suffix else variant.id
-            out[evaluation_id] = Evaluation(evaluation_id, variant.id, point)
+            out[evaluation_id] = Evaluation(evaluation_id, variant.id, point, variant.test_dataset)
+    for baseline in config.get("baselines", []):
+        for quality in baseline["qualities"]:
+            evaluation_id = f"{baseline['name']}_quality-{quality}"
+            out[evaluation_id] = Evaluation(
+                evaluation_id,
+                None,
+                {"quality": quality},
+                baseline["dataset"],
+                baseline["codec"],
+                baseline["name"],
+            )
     return out
 
 
 def used_datasets(config: dict[str, Any]) -> list[str]:
     names = {e["dataset"] for e in config["experiments"]}
-    return sorted(names | {e["test_dataset"] for e in config["experiments"] if e.get("test_dataset")})
+    names |= {e["test_dataset"] for e in config["experiments"] if e.get("test_dataset")}
+    return sorted(names | {b["dataset"] for b in config.get("baselines", [])})
 
 
 def prepared_dataset_path(dataset: str) -> str:
@@ -120,17 +136,20 @@ def benchmark_path(rule: str, job: str) -> str:
 
 def report_variant_files(evaluations: list[Evaluation]) -> list[dict[str, str]]:
     """What the report reads of each evaluated rate point (the notebook's `variants` parameter)."""
-    return [
-        {
+    files = []
+    for e in evaluations:
+        entry = {
             "id": e.id,
-            "card": model_file(e.variant, "model.json"),
-            "history": model_file(e.variant, "history.csv"),
             "summary": evaluation_file(e.id, "summary.json"),
             "per_image": evaluation_file(e.id, "per_image.csv"),
             "samples": evaluation_file(e.id, "samples.npz"),
         }
-        for e in evaluations
-    ]
+        if e.variant is not None:  # trained models also have a card and a training history
+            entry.update(
+                card=model_file(e.variant, "model.json"), history=model_file(e.variant, "history.csv")
+            )
+        files.append(entry)
+    return files
 
 
 def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:

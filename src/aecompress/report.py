@@ -33,6 +33,7 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
             "family": summary["family"],
             "dataset": summary["dataset"],
             "n_images": summary["n_images"],
+            "kind": summary.get("kind", "learned"),
             "nominal_ratio": summary["nominal_compression_ratio"],
             "bpp": summary.get("bpp"),
             "parameters": summary["parameter_count"],
@@ -41,6 +42,19 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
         }
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def plot_rate_distortion(results: pd.DataFrame, ax, metric: str, label: str) -> None:
+    """One line per experiment or baseline (its rate points sorted by bpp), bpp on the x axis."""
+    for name, group in sorted(results.groupby("experiment"), key=lambda item: item[0]):
+        group = group.dropna(subset=[metric]).sort_values("bpp")
+        if not group.empty:
+            style = "--" if group["kind"].iloc[0] == "classical" else "-"
+            ax.plot(group["bpp"], group[metric], style, marker="o", markersize=3, label=name)
+    ax.set_xlabel("bits per pixel (real files)")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small")
 
 
 def ratio_label(ratio: float) -> str:
@@ -58,6 +72,7 @@ def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
     if dense.empty:
         return pd.DataFrame()
     dense["bias"] = dense["param_use_bias"].map({True: "with bias", False: "without bias"})
+    dense["param_latent_units"] = dense["param_latent_units"].astype(int)  # NaN-free here, so int again
     table = dense.pivot_table(
         index=["dataset", "param_latent_units", "nominal_ratio"],
         columns="bias",

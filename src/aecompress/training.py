@@ -158,12 +158,6 @@ def train_variant(
     train, val = dataset.splits["train"], dataset.splits["val"]
     data_shape = tuple(int(s) for s in train.images[0].shape)
     patches = variant.preprocessing.get("patches")
-    if not patches and not train.same_size:
-        shapes = sorted({im.shape for im in train.images})[:3]
-        raise ValueError(
-            f"{variant.id}: the training images of '{variant.dataset}' have different sizes ({shapes}...); "
-            "set the experiment's preprocessing.patches (or dense block_size) to train on them"
-        )
     input_shape = (patches["size"], patches["size"], data_shape[2]) if patches else data_shape
 
     normalization = fit_normalization(variant.preprocessing["normalization"], train)
@@ -289,6 +283,8 @@ def _hardware(tf) -> dict[str, Any]:
 
 def load_model(tf, path: str | Path):
     """A trained variant's model, ready for inference (custom layers are registered on import)."""
+    import tensorflow_compression  # noqa: F401  (registers the range-coding ops compressive models use)
+
     import aecompress.models.layers  # noqa: F401  (registers the custom layers)
 
     return tf.keras.models.load_model(path, compile=False)

@@ -13,7 +13,7 @@
 title = "aecompress report"
 config = {}
 datasets = {}  # dataset name -> prepared .npz
-variants = []  # one dict per model variant: id, card, history, summary, per_image, samples
+variants = []  # one dict per rate point: id, summary, per_image, samples (+ card, history for models)
 benchmarks = {}  # rule -> Snakemake benchmark .tsv files
 jobs = {}  # rule -> number of jobs
 
@@ -39,12 +39,13 @@ display(Markdown(f"# {title}"))
 # ## Run summary
 
 # %%
-cards = {v["id"]: json.loads(Path(v["card"]).read_text()) for v in variants}
+cards = {v["id"]: json.loads(Path(v["card"]).read_text()) for v in variants if "card" in v}
 summary_paths = [v["summary"] for v in variants]
 results = report.load_summaries(summary_paths)
 bench = report.benchmark_table([p for paths in benchmarks.values() for p in paths])
 facts = {
-    "model variants": len(variants),
+    "evaluated rate points": len(variants),
+    "trained models": len({c["variant"] for c in cards.values()}),
     "datasets": ", ".join(sorted(datasets)),
     "jobs (by rule)": ", ".join(f"{rule}: {n}" for rule, n in sorted(jobs.items())),
     "seed": config.get("seed"),
@@ -121,6 +122,22 @@ display(
 display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in METRIC_RULES.items())))
 
 # %% [markdown]
+# ## Rate-distortion: every method with a real bitstream, on one rate axis
+# Bits per pixel are 8 x file size / pixels of the real files (container header included), for
+# the compressive autoencoders (range-coded latents) and the classical codecs alike.
+
+# %%
+coded = results[results["bpp"].notna()]
+if coded.empty:
+    display(Markdown("_No method with a bitstream in this run._"))
+for dataset_name, subset in coded.groupby("dataset"):
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    report.plot_rate_distortion(subset, axes[0], "psnr", "PSNR (dB)")
+    report.plot_rate_distortion(subset, axes[1], "ms_ssim", "MS-SSIM")
+    fig.suptitle(f"{dataset_name}: test split")
+    plt.show()
+
+# %% [markdown]
 # ## MSE by compression ratio and bias (MNIST paper, Table 1)
 # Test MSE ([0, 1] scale) of the dense autoencoders, with and without trainable bias.
 
@@ -135,7 +152,7 @@ else:
 # ## Validation MSE per epoch (MNIST paper, Fig. 5)
 
 # %%
-histories = {v["id"]: report.read_history(v["history"]) for v in variants}
+histories = {v["id"]: report.read_history(v["history"]) for v in variants if "history" in v}
 for dataset_name in sorted({c["dataset"] for c in cards.values()}):
     subset = {k: h for k, h in histories.items() if cards[k]["dataset"] == dataset_name}
     column = "val_mse" if all("val_mse" in h for h in subset.values()) else "train_mse"
@@ -173,7 +190,7 @@ def test_dataset(card):
 
 for dataset_name in sorted({test_dataset(c) for c in cards.values()}):
     chosen = sorted(
-        (v for v in variants if test_dataset(cards[v["id"]]) == dataset_name),
+        (v for v in variants if v["id"] in cards and test_dataset(cards[v["id"]]) == dataset_name),
         key=lambda v: -cards[v["id"]]["nominal_compression_ratio"],
     )
     samples = {

@@ -55,11 +55,11 @@ def variant_record(wildcards):
     return dataclasses.asdict(VARIANTS[wildcards.variant])
 
 
-def evaluation_model(wildcards):
-    """The trained variant an evaluation decodes with: its model folder, card and dataset."""
-    variant = EVALUATIONS[wildcards.evaluation].variant
-    return {
-        "model": plan.model_file(variant, "model"),
-        "card": plan.model_file(variant, "model.json"),
-        "dataset": plan.prepared_dataset_path(VARIANTS[variant].test_dataset),
-    }
+def evaluation_inputs(wildcards):
+    """The test set, and for a trained variant its model folder and card."""
+    evaluation = EVALUATIONS[wildcards.evaluation]
+    inputs = {"dataset": plan.prepared_dataset_path(evaluation.dataset)}
+    if evaluation.variant is not None:
+        inputs["model"] = plan.model_file(evaluation.variant, "model")
+        inputs["card"] = plan.model_file(evaluation.variant, "model.json")
+    return inputs

@@ -1,6 +1,6 @@
 rule evaluate:
     input:
-        unpack(evaluation_model),
+        unpack(evaluation_inputs),
     output:
         per_image=plan.evaluation_file("{evaluation}", "per_image.csv"),
         summary=plan.evaluation_file("{evaluation}", "summary.json"),

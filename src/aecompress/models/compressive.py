@@ -153,7 +153,19 @@ class CompressiveAutoencoder(tf.keras.Model):
         return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
 
 
+def _bits_estimator():
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
+    def estimate_bits(self, image):
+        """The entropy model's estimate of the coded bits of one image (latents rounded, no noise)."""
+        _, bpp, _ = self(self.to_unit(image), training=False)
+        return bpp * tf.cast(tf.reduce_prod(tf.shape(image)[:2]), bpp.dtype)
+
+    return estimate_bits
+
+
 class FactorizedPrior(CompressiveAutoencoder):
+    estimate_bits = _bits_estimator()
+
     def __init__(self, lmbda: float, num_filters: int, channels: int = 3, **kwargs):
         super().__init__(lmbda, channels, name="factorized_prior", **kwargs)
         self.analysis_transform = factorized_analysis(num_filters)
@@ -197,6 +209,8 @@ class FactorizedPrior(CompressiveAutoencoder):
 
 
 class ScaleHyperprior(CompressiveAutoencoder):
+    estimate_bits = _bits_estimator()
+
     def __init__(
         self,
         lmbda: float,
@@ -304,7 +318,9 @@ def compile_model(model: CompressiveAutoencoder, optimizer) -> None:
 
 
 def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    return images.stacked()
+    from aecompress.models.layers import whole_images
+
+    return whole_images(images)
 
 
 def latent_shape(params: dict[str, Any], image_shape) -> tuple[int, int, int]:

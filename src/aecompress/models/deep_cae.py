@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from aecompress.images import ImageSet
-from aecompress.models.layers import conv, padded_autoencoder, padding_of, reconstruct_images
+from aecompress.models.layers import conv, padded_autoencoder, padding_of, reconstruct_images, whole_images
 from aecompress.preprocessing import Normalization
 
 
@@ -75,7 +75,7 @@ def nominal_ratio(params: dict[str, Any], image_shape: tuple[int, int, int]) -> 
 
 
 def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    return images.stacked()
+    return whole_images(images)
 
 
 def reconstruct(model, images: ImageSet, params: dict[str, Any], normalization: Normalization):

@@ -71,6 +71,17 @@ def padding_of(preprocessing: dict[str, Any], factor: int) -> tuple[int, str]:
     return multiple, padding.get("mode", "replicate")
 
 
+def whole_images(images: ImageSet) -> np.ndarray:
+    """The split as one (N, H, W, C) array, for families that train on whole images."""
+    if not images.same_size:
+        shapes = sorted({im.shape for im in images.images})[:3]
+        raise ValueError(
+            f"the training images have different sizes ({shapes}...); set the experiment's "
+            "preprocessing.patches to train on random crops of them"
+        )
+    return images.stacked()
+
+
 def reconstruct_images(
     model: tf.keras.Model, images: ImageSet, normalization: Normalization, batch_size: int = 64
 ) -> list[np.ndarray]:

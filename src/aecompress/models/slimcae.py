@@ -199,7 +199,16 @@ class SlimCAE(CompressiveAutoencoder):
             y_hat = self.entropy_models[str(width)].decompress(string, y_shape)
             return self.to_uint8(self.synthesis(y_hat, width), x_shape)
 
+        def estimate_bits(image):
+            x = self.to_unit(image)
+            entropy_model = tfc.ContinuousBatchedEntropyModel(
+                self.priors[str(width)], coding_rank=3, compression=False
+            )
+            _, bits = entropy_model(self.analysis(x, width), training=False)
+            return tf.reduce_sum(bits)
+
         image_spec = tf.TensorSpec(shape=(None, None, self.channels), dtype=tf.uint8)
+        setattr(self, f"estimate_bits_{width}", tf.function(estimate_bits, input_signature=[image_spec]))
         shape_spec = tf.TensorSpec(shape=(2,), dtype=tf.int32)
         setattr(self, f"compress_{width}", tf.function(compress, input_signature=[image_spec]))
         setattr(
@@ -229,7 +238,9 @@ def downsampling_factor(params: dict[str, Any]) -> int:
 
 
 def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    return images.stacked()
+    from aecompress.models.layers import whole_images
+
+    return whole_images(images)
 
 
 def latent_shape(params: dict[str, Any], image_shape) -> tuple[int, int, int]:

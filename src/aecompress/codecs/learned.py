@@ -1,0 +1,116 @@
+"""Learned codecs: a trained compressive autoencoder's range coder behind the codec interface.
+
+The payloads are the strings the saved model's `compress` function makes (tensorflow-
+compression's range coder); the shapes its `decompress` needs follow from the image size in
+the container header, so they cost no bits. The codec's identity is the hash of the saved
+weights, so a file can only be decoded by the model that wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aecompress.codecs import Codec
+from aecompress.codecs.container import ContainerError, Header
+
+COMPRESSIVE_FAMILIES = ("factorized-prior", "hyperprior", "slimcae")
+
+
+def model_hash(model_dir: str | Path) -> bytes:
+    """SHA-256 (first 16 bytes) of a SavedModel's graph and variables."""
+    digest = hashlib.sha256()
+    folder = Path(model_dir)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".json"):
+        digest.update(str(path.relative_to(folder)).encode())
+        digest.update(path.read_bytes())
+    return digest.digest()[:16]
+
+
+def ceil_div(value: int, factor: int) -> int:
+    return -(-value // factor)
+
+
+class CompressiveCodec(Codec):
+    """A factorized-prior, hyperprior or SlimCAE (one width) model as a codec."""
+
+    def __init__(self, model, family: str, method: str, identity: bytes, width: int | None = None):
+        if family not in COMPRESSIVE_FAMILIES:
+            raise ValueError(
+                f"family '{family}' has no range coder (compressive families: {COMPRESSIVE_FAMILIES})"
+            )
+        self.model, self.family, self.method, self._identity, self.width = (
+            model,
+            family,
+            method,
+            identity,
+            width,
+        )
+        suffix = f"_{width}" if family == "slimcae" else ""
+        self._compress = getattr(model, f"compress{suffix}")
+        self._decompress = getattr(model, f"decompress{suffix}")
+
+    @classmethod
+    def from_model_dir(cls, model_dir: str | Path, point: dict[str, Any] | None = None) -> CompressiveCodec:
+        """The codec of a trained variant: `results/models/<variant>/model` (model.json beside it)."""
+        from aecompress.runtime import import_tensorflow
+        from aecompress.training import load_model
+
+        model_dir = Path(model_dir)
+        card_path = model_dir.parent / "model.json"
+        try:
+            card = json.loads(card_path.read_text())
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{card_path}: the model card of {model_dir} cannot be read ({err})") from err
+        width = (point or {}).get("width")
+        if card["family"] == "slimcae":
+            widths = card["params"]["widths"]
+            width = widths[0] if width is None else int(width)
+            if width not in widths:
+                raise ValueError(f"{model_dir}: width {width} is not one of the model's widths {widths}")
+        method = card["variant"] + (f"_width-{width}" if card["family"] == "slimcae" else "")
+        tf = import_tensorflow(2)
+        return cls(load_model(tf, model_dir), card["family"], method, model_hash(model_dir), width)
+
+    def identity(self) -> bytes:
+        return self._identity
+
+    def coded_shapes(self, height: int, width: int) -> list[np.ndarray]:
+        """The shapes `decompress` takes after the strings: x, y (and z for the hyperprior)."""
+        y = (ceil_div(height, 16), ceil_div(width, 16))
+        shapes = [(height, width), y]
+        if self.family == "hyperprior":
+            shapes.append((ceil_div(y[0], 4), ceil_div(y[1], 4)))
+        return [np.array(s, dtype=np.int32) for s in shapes]
+
+    def encode_payloads(self, image: np.ndarray) -> list[bytes]:
+        import tensorflow as tf
+
+        outputs = self._compress(tf.constant(image))
+        strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
+        shapes = [o.numpy() for o in outputs if o.dtype != tf.string]
+        expected = self.coded_shapes(*image.shape[:2])
+        if any(not np.array_equal(a, b) for a, b in zip(shapes, expected, strict=True)):
+            raise RuntimeError(f"{self.method}: the model's latent shapes {shapes} differ from {expected}")
+        return strings
+
+    def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
+        import tensorflow as tf
+
+        expected = 2 if self.family == "hyperprior" else 1
+        if len(payloads) != expected:
+            raise ContainerError(f"{self.method} files hold {expected} payload(s), this one {len(payloads)}")
+        strings = [tf.constant([p]) for p in payloads]
+        shapes = [tf.constant(s) for s in self.coded_shapes(header.height, header.width)]
+        return self._decompress(*strings, *shapes).numpy()
+
+    def estimated_bits(self, image: np.ndarray) -> float:
+        """The entropy model's estimate of the payload bits (latents rounded), for real/estimated."""
+        import tensorflow as tf
+
+        suffix = f"_{self.width}" if self.family == "slimcae" else ""
+        return float(getattr(self.model, f"estimate_bits{suffix}")(tf.constant(image)))
