@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 from IPython.display import HTML, Markdown, display
 
-from aecompress import report
+from aecompress import comparisons, report
 from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES
 
@@ -136,6 +136,20 @@ for dataset_name, subset in coded.groupby("dataset"):
     report.plot_rate_distortion(subset, axes[1], "ms_ssim", "MS-SSIM")
     fig.suptitle(f"{dataset_name}: test split")
     plt.show()
+
+# %% [markdown]
+# ### BD-rate against JPEG
+# Average rate difference at equal quality (negative: fewer bits than JPEG), and average
+# quality difference at equal rate, over the overlapping range (bjontegaard package, pchip).
+# `reliable` is false when the curves overlap on less than half the narrower quality range or
+# have fewer than 4 points.
+
+# %%
+bd = comparisons.bd_table(results)
+if bd.empty:
+    display(Markdown("_No JPEG baseline on a test set with other coded methods._"))
+else:
+    display(bd)
 
 # %% [markdown]
 # ## MSE by compression ratio and bias (MNIST paper, Table 1)

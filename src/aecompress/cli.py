@@ -1,0 +1,137 @@
+"""`aecompress compress | decompress | evaluate`: any trained model or classical codec on real files.
+
+    aecompress compress photo.png photo.aec --model results/models/factorized-photos_lmbda-0.04/model
+    aecompress compress photo.png photo.aec --codec jpeg --quality 75
+    aecompress decompress photo.aec photo-decoded.png [--model ...]   (classical files need no flag)
+    aecompress evaluate kodim*.png --codec webp --quality 50 [--json results.json]
+
+A SlimCAE model takes `--width`. Errors name the file and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def _codec(args, header_method: str | None = None):
+    from aecompress.codecs import classical_codec
+
+    if args.model:
+        from aecompress.codecs.learned import CompressiveCodec
+
+        width = getattr(args, "width", None)
+        if width is None and header_method and (match := re.search(r"_width-(\d+)$", header_method)):
+            width = int(match.group(1))
+        return CompressiveCodec.from_model_dir(args.model, {"width": width} if width else None)
+    if getattr(args, "codec", None):
+        return classical_codec(args.codec, args.quality)
+    if header_method and (match := re.fullmatch(r"(jpeg|webp|avif)_quality-(\d+)", header_method)):
+        return classical_codec(match.group(1), int(match.group(2)))
+    raise ValueError(f"file written by '{header_method}': pass --model with the model that wrote it")
+
+
+def _write_png(image: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    from aecompress.runtime import atomic_path
+
+    picture = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format="PNG")
+
+
+def compress(args) -> None:
+    from aecompress.codecs import bits_per_pixel
+    from aecompress.images import decode_image
+    from aecompress.runtime import atomic_path
+
+    image = decode_image(args.input)
+    data = _codec(args).encode(image)
+    with atomic_path(args.output) as tmp:
+        tmp.write_bytes(data)
+    rate = bits_per_pixel(data, image.shape)
+    print(f"{args.output}: {len(data)} bytes, {rate:.4f} bpp ({image.shape[1]}x{image.shape[0]})")
+
+
+def decompress(args) -> None:
+    from aecompress.codecs.container import unpack
+
+    data = Path(args.input).read_bytes()
+    header, _ = unpack(data, args.input)
+    image = _codec(args, header.method).decode(data, args.input)
+    _write_png(image, Path(args.output))
+    print(f"{args.output}: {header.width}x{header.height}x{header.channels} decoded by {header.method}")
+
+
+def evaluate(args) -> None:
+    import pandas as pd
+
+    from aecompress.evaluation import code_images, per_image_metrics
+    from aecompress.images import decode_image
+    from aecompress.runtime import import_tensorflow
+
+    images = [decode_image(path) for path in args.images]
+    codec = _codec(args)
+    reconstructions, rates = code_images(codec, images)
+    table = per_image_metrics(import_tensorflow(args.threads), images, reconstructions)
+    table.insert(0, "image", [str(p) for p in args.images])
+    table = pd.concat([table, rates], axis=1)
+    columns = ["image", "width", "height", "bpp", "psnr", "ssim", "ms_ssim"]
+    print(f"{codec.method}:")
+    print(table[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    means = table[["bpp", "psnr", "ssim", "ms_ssim", "mse"]].mean()
+    print("mean  " + "  ".join(f"{k} {v:.4f}" for k, v in means.items()))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps(
+                {"method": codec.method, "mean": means.to_dict(), "images": table.to_dict("records")},
+                indent=2,
+            )
+        )
+
+
+def _add_codec_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    group = parser.add_mutually_exclusive_group(required=required)
+    group.add_argument("--model", help="a trained compressive model: results/models/<variant>/model")
+    group.add_argument("--codec", choices=["jpeg", "webp", "avif"], help="a classical codec")
+    parser.add_argument("--quality", type=int, default=75, help="classical codec quality (0-100)")
+    parser.add_argument("--width", type=int, help="SlimCAE width (default: the widest)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="aecompress", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("compress", help="encode one image file to an .aec file")
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path)
+    _add_codec_options(p, required=True)
+    p.set_defaults(run=compress)
+    p = commands.add_parser("decompress", help="decode an .aec file to PNG")
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path)
+    p.add_argument("--model", help="the model that wrote the file (not needed for classical codecs)")
+    p.add_argument("--width", type=int, help="SlimCAE width (default: the one in the file)")
+    p.set_defaults(run=decompress)
+    p = commands.add_parser("evaluate", help="code images and print bpp, PSNR, SSIM and MS-SSIM")
+    p.add_argument("images", type=Path, nargs="+")
+    _add_codec_options(p, required=True)
+    p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--threads", type=int, default=2)
+    p.set_defaults(run=evaluate)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, OSError) as err:  # ContainerError, ImageDecodeError, bad options, missing files
+        print(f"aecompress {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

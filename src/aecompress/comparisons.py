@@ -1,0 +1,92 @@
+"""Comparing rate-distortion curves: BD-rate / BD-PSNR (bjontegaard package), equal-rate anchors.
+
+A curve is one experiment or baseline on one test set: its rate points (mean bpp over images,
+from real files) against a quality metric. BD-rate is the average rate difference in percent at
+equal quality over the overlapping quality range (negative: the method needs fewer bits than
+the anchor); BD-PSNR the average quality difference at equal rate. Both use pchip interpolation
+of log-rate (Bjontegaard's method with a monotone interpolator, as the package recommends).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+MIN_POINTS = 2  # bjontegaard interpolates between points; fewer cannot form a curve
+MIN_OVERLAP = 0.5  # share of the narrower quality range that must overlap, else the figure is flagged
+
+
+def _curve(points: pd.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    points = points.dropna(subset=["bpp", metric]).sort_values("bpp").drop_duplicates("bpp")
+    return points["bpp"].to_numpy(float), points[metric].to_numpy(float)
+
+
+def overlap(anchor_quality: np.ndarray, test_quality: np.ndarray) -> float:
+    """Overlapping share of the two quality ranges, relative to the narrower one."""
+    low = max(anchor_quality.min(), test_quality.min())
+    high = min(anchor_quality.max(), test_quality.max())
+    narrower = min(np.ptp(anchor_quality), np.ptp(test_quality))
+    if narrower <= 0:
+        return 0.0
+    return max(0.0, high - low) / narrower
+
+
+def bd_metrics(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> dict[str, float | bool | None]:
+    """BD-rate (%) and BD-quality of `test` against `anchor` for one quality metric."""
+    import bjontegaard
+
+    rate_a, quality_a = _curve(anchor, metric)
+    rate_t, quality_t = _curve(test, metric)
+    result: dict[str, float | bool | None] = {
+        "bd_rate": None,
+        "bd_quality": None,
+        "overlap": None,
+        "reliable": False,
+    }
+    if min(len(rate_a), len(rate_t)) < MIN_POINTS:
+        return result
+    share = overlap(quality_a, quality_t)
+    result["overlap"] = share
+    if share <= 0:
+        return result
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the package warns on small overlap; we report `overlap` instead
+        options = {"method": "pchip", "require_matching_points": False}
+        result["bd_rate"] = float(bjontegaard.bd_rate(rate_a, quality_a, rate_t, quality_t, **options))
+        result["bd_quality"] = float(bjontegaard.bd_psnr(rate_a, quality_a, rate_t, quality_t, **options))
+    result["reliable"] = share >= MIN_OVERLAP and min(len(rate_a), len(rate_t)) >= 4
+    return result
+
+
+def bd_table(results: pd.DataFrame, anchor_family: str = "jpeg", metrics=("psnr", "ms_ssim")) -> pd.DataFrame:
+    """BD-rate of every curve against the anchor codec's curve on the same test set.
+
+    `results` has one row per rate point (report.load_summaries): dataset, experiment, family,
+    bpp and the metrics. Rows without a bitstream are ignored.
+    """
+    coded = results[results["bpp"].notna()]
+    rows = []
+    for dataset, on_dataset in coded.groupby("dataset"):
+        anchors = on_dataset[on_dataset["family"] == anchor_family]
+        if anchors.empty:
+            continue
+        anchor_name = anchors["experiment"].iloc[0]
+        anchor = anchors[anchors["experiment"] == anchor_name]
+        for experiment, curve in on_dataset.groupby("experiment"):
+            row = {"dataset": dataset, "method": experiment, "anchor": anchor_name, "points": len(curve)}
+            for metric in metrics:
+                scores = bd_metrics(anchor, curve, metric)
+                row[f"bd_rate_{metric}_%"] = scores["bd_rate"]
+                row[f"bd_{metric}"] = scores["bd_quality"]
+                row[f"overlap_{metric}"] = scores["overlap"]
+                row[f"reliable_{metric}"] = scores["reliable"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def matching_quality(rates: np.ndarray, qualities: np.ndarray, target_rate: float) -> float:
+    """The codec quality setting whose rate is closest to `target_rate` (for equal-rate comparisons)."""
+    rates, qualities = np.asarray(rates, float), np.asarray(qualities)
+    return qualities[int(np.argmin(np.abs(rates - target_rate)))]

@@ -1,0 +1,75 @@
+"""The `aecompress` command line on real files."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from aecompress.cli import main
+
+
+@pytest.fixture
+def photo(tmp_path):
+    y, x = np.mgrid[0:37, 0:53]
+    image = np.stack([(x * 4) % 256, (y * 6) % 256, (x + y) % 256], axis=-1).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    return path, image
+
+
+def test_classical_compress_decompress_round_trip(tmp_path, photo, capsys):
+    path, image = photo
+    assert main(["compress", str(path), str(tmp_path / "p.aec"), "--codec", "jpeg", "--quality", "95"]) == 0
+    assert "bpp (53x37)" in capsys.readouterr().out
+    assert main(["decompress", str(tmp_path / "p.aec"), str(tmp_path / "back.png")]) == 0  # no flag needed
+    decoded = np.asarray(Image.open(tmp_path / "back.png"))
+    assert decoded.shape == image.shape and np.abs(decoded.astype(int) - image).mean() < 8
+
+
+def test_evaluate_prints_and_writes_the_metrics(tmp_path, photo, capsys):
+    path, _ = photo
+    assert (
+        main(
+            ["evaluate", str(path), "--codec", "webp", "--quality", "50", "--json", str(tmp_path / "r.json")]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "webp_quality-50" in out and "psnr" in out
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["mean"]["bpp"] > 0 and len(result["images"]) == 1
+
+
+def test_errors_name_the_file_and_exit_with_status_2(tmp_path, photo, capsys):
+    path, _ = photo
+    (tmp_path / "bad.aec").write_bytes(b"AECF\x01\x05ab")  # cut inside the method name
+    assert main(["decompress", str(tmp_path / "bad.aec"), str(tmp_path / "x.png")]) == 2
+    assert "bad.aec: truncated inside the header" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+    assert main(["compress", str(tmp_path / "missing.png"), str(tmp_path / "y.aec"), "--codec", "jpeg"]) == 2
+    assert "missing.png" in capsys.readouterr().err
+    assert not (tmp_path / "y.aec").exists()
+
+
+def test_a_trained_model_compresses_a_users_png(tf, tmp_path, photo):
+    from aecompress.models import compressive
+    from aecompress.preprocessing import Normalization
+
+    path, image = photo
+    model = compressive.build(
+        "factorized-prior", {"num_filters": 8, "lmbda": 0.01}, (32, 32, 3), Normalization("unit")
+    )
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    model.fit(np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32), epochs=1, verbose=0)
+    model.prepare_for_compression()
+    model.save(tmp_path / "v" / "model")
+    card = {"variant": "v", "family": "factorized-prior", "params": {"num_filters": 8}}
+    (tmp_path / "v" / "model.json").write_text(json.dumps(card))
+    model_dir = str(tmp_path / "v" / "model")
+    assert main(["compress", str(path), str(tmp_path / "p.aec"), "--model", model_dir]) == 0
+    assert main(["decompress", str(tmp_path / "p.aec"), str(tmp_path / "back.png")]) == 2  # needs its model
+    assert (
+        main(["decompress", str(tmp_path / "p.aec"), str(tmp_path / "back.png"), "--model", model_dir]) == 0
+    )
+    assert np.asarray(Image.open(tmp_path / "back.png")).shape == image.shape
