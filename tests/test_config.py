@@ -119,3 +119,18 @@ def test_family_specific_mistakes_are_named(minimal_config, experiment, expected
 def test_every_preset_is_a_valid_config(repo, preset):
     config = load_config(repo / "presets" / preset)
     assert config["experiments"]
+
+
+def test_mixed_precision_is_refused_for_entropy_models(minimal_config):
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config["experiments"].append(
+        {
+            "name": "fp",
+            "family": "factorized-prior",
+            "dataset": "photos",
+            "preprocessing": {"patches": {"size": 32}},
+            "training": {"mixed_precision": True},
+        }  # fmt: skip
+    )
+    with pytest.raises(ConfigError, match=r"experiments\[1\].training.mixed_precision: not supported"):
+        validate_config(minimal_config)

@@ -139,6 +139,15 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 f"{where}.test_dataset: '{test_dataset}' has {_channels(config, test_dataset)} channels, the "
                 f"training dataset {_channels(config, experiment['dataset'])}; set `channels` on one of them"
             )
+        if experiment["training"]["mixed_precision"] and experiment["family"] in (
+            "factorized-prior",
+            "hyperprior",
+            "slimcae",
+        ):
+            problems.append(
+                f"{where}.training.mixed_precision: not supported for compressive autoencoders "
+                "(their entropy models and range coder work in float32)"
+            )
         dataset_source = config["datasets"][experiment["dataset"]]["source"]
         for variant in expand_variants(experiment):
             for problem in check_variant(variant, dataset_source):
