@@ -44,4 +44,5 @@ def test_table_compares_every_curve_with_the_anchor_on_its_dataset():
     table = bd_table(results).set_index("method")
     assert table.loc["jpeg-d", "bd_rate_psnr_%"] == pytest.approx(0, abs=1e-9)
     assert table.loc["fp", "bd_rate_psnr_%"] == pytest.approx(-20, abs=1e-6)
-    assert matching_quality([0.2, 0.5, 0.9], [10, 50, 90], 0.55) == 50
+    assert matching_quality([0.2, 0.5, 0.9], [10, 50, 90], 0.55) == 50  # by rate
+    assert matching_quality([27.0, 31.0, 34.0], [10, 50, 90], 33.0) == 90  # by PSNR

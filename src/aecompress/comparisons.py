@@ -86,7 +86,11 @@ def bd_table(results: pd.DataFrame, anchor_family: str = "jpeg", metrics=("psnr"
     return pd.DataFrame(rows)
 
 
-def matching_quality(rates: np.ndarray, qualities: np.ndarray, target_rate: float) -> float:
-    """The codec quality setting whose rate is closest to `target_rate` (for equal-rate comparisons)."""
-    rates, qualities = np.asarray(rates, float), np.asarray(qualities)
-    return qualities[int(np.argmin(np.abs(rates - target_rate)))]
+def matching_quality(values, qualities, target: float) -> float:
+    """The codec quality setting whose measured value (bpp, or PSNR, ...) is closest to `target`.
+
+    For equal-rate or equal-quality comparisons: e.g. the JPEG quality that matches a learned
+    codec's bpp, or its PSNR.
+    """
+    values, qualities = np.asarray(values, float), np.asarray(qualities)
+    return qualities[int(np.argmin(np.abs(values - target)))]
