@@ -57,7 +57,7 @@ def test_a_trained_model_compresses_a_users_png(tf, tmp_path, photo):
     from aecompress.preprocessing import Normalization
 
     path, image = photo
-    model = compressive.build(
+    model = compressive.build_model(
         "factorized-prior", {"num_filters": 8, "lmbda": 0.01}, (32, 32, 3), Normalization("unit")
     )
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))

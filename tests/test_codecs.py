@@ -90,10 +90,10 @@ def trained_models(tf, tmp_path_factory):
     slim = {"widths": [8, 4], "lambdas": [8, 4], "distortion": "mse"}
     models = {
         "factorized-prior": (
-            compressive.build("factorized-prior", factorized, (32, 32, 3), unit),
+            compressive.build_model("factorized-prior", factorized, (32, 32, 3), unit),
             factorized,
         ),
-        "hyperprior": (compressive.build("hyperprior", hyper, (32, 32, 3), unit), hyper),
+        "hyperprior": (compressive.build_model("hyperprior", hyper, (32, 32, 3), unit), hyper),
         "slimcae": (slimcae.build_model(slim, (32, 32, 3), unit, {}), slim),
     }
     root = tmp_path_factory.mktemp("models")

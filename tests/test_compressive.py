@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from aecompress.images import ImageSet
+from aecompress.codecs.container import unpack
+from aecompress.codecs.learned import CompressiveCodec
 from aecompress.preprocessing import Normalization
 
 UNIT = Normalization("unit")
@@ -30,10 +31,10 @@ def trained(tf, modules):
     compressive, slimcae = modules
     tf.keras.utils.set_random_seed(0)
     models = {
-        "factorized-prior": compressive.build(
+        "factorized-prior": compressive.build_model(
             "factorized-prior", {"num_filters": 8, "lmbda": 0.05}, (48, 48, 3), UNIT
         ),
-        "hyperprior": compressive.build("hyperprior", hyperprior_params(), (48, 48, 3), UNIT),
+        "hyperprior": compressive.build_model("hyperprior", hyperprior_params(), (48, 48, 3), UNIT),
         "slimcae": slimcae.build_model(
             {"widths": [12, 6], "lambdas": [64.0, 16.0], "distortion": "ms_ssim"}, (48, 48, 3), UNIT, {}
         ),
@@ -47,26 +48,27 @@ def trained(tf, modules):
 
 @pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior"])
 def test_decompress_of_compress_is_the_quantized_reconstruction(tf, modules, trained, kind):
-    compressive, _ = modules
     model = trained[kind]
-    strings, shapes = compressive.encode(model, IMAGE)
-    decoded = compressive.decode(model, strings, shapes)
+    codec = CompressiveCodec.from_model(model, kind)
+    strings = codec.encode_payloads(IMAGE)
+    data = codec.encode(IMAGE)
+    decoded = codec.decode(data)
     assert decoded.shape == IMAGE.shape and decoded.dtype == np.uint8
     np.testing.assert_array_equal(decoded, model.quantized_reconstruction(tf.constant(IMAGE)).numpy())
-    reconstructions, bits = compressive.reconstruct_with_bits(model, ImageSet([IMAGE]))
-    assert bits == [8 * sum(len(s) for s in strings)] and bits[0] > 0
+    bits = 8 * sum(unpack(data)[0].payload_lengths)
+    assert bits == 8 * sum(len(s) for s in strings) and bits > 0
     assert len(strings) == (2 if kind == "hyperprior" else 1)  # the hyperprior sends side information
 
 
 def test_each_slimcae_width_codes_and_uses_a_slice_of_the_shared_kernels(tf, modules, trained):
-    _, slimcae = modules
     model = trained["slimcae"]
     sizes = {}
     for width in (12, 6):
-        reconstructions, bits = slimcae.reconstruct_with_bits(model, ImageSet([IMAGE]), width)
+        codec = CompressiveCodec.from_model(model, "slimcae", width)
+        data = codec.encode(IMAGE)
         quantized = model.quantized_reconstruction(tf.constant(IMAGE), width).numpy()
-        np.testing.assert_array_equal(reconstructions[0], quantized)
-        sizes[width] = bits[0]
+        np.testing.assert_array_equal(codec.decode(data), quantized)
+        sizes[width] = 8 * sum(unpack(data)[0].payload_lengths)
     assert sizes[6] < sizes[12]  # half the latent channels
     # The narrow width's first layer is exactly the corner of the shared kernel.
     layer = model.analysis_layers[1]
@@ -95,20 +97,19 @@ def test_every_slimcae_width_trains(tf, modules):
 
 @pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior", "slimcae"])
 def test_saved_model_reloads_and_decodes_the_same_bits(tf, modules, trained, tmp_path, kind):
-    compressive, slimcae = modules
     from aecompress.training import load_model
 
     model = trained[kind]
     model.save(tmp_path / kind)
     reloaded = load_model(tf, tmp_path / kind)
-    if kind == "slimcae":
-        original, bits = slimcae.reconstruct_with_bits(model, ImageSet([IMAGE]), 6)
-        again, bits_again = slimcae.reconstruct_with_bits(reloaded, ImageSet([IMAGE]), 6)
-    else:
-        original, bits = compressive.reconstruct_with_bits(model, ImageSet([IMAGE]))
-        again, bits_again = compressive.reconstruct_with_bits(reloaded, ImageSet([IMAGE]))
-    assert bits == bits_again
-    np.testing.assert_array_equal(original[0], again[0])
+    width = 6 if kind == "slimcae" else None
+    codec = CompressiveCodec.from_model(model, kind, width)
+    codec_again = CompressiveCodec.from_model(reloaded, kind, width)
+    strings, strings_again = codec.encode_payloads(IMAGE), codec_again.encode_payloads(IMAGE)
+    assert strings == strings_again  # the same bits
+    np.testing.assert_array_equal(
+        codec.decode(codec.encode(IMAGE)), codec_again.decode(codec_again.encode(IMAGE))
+    )
 
 
 def test_rate_falls_as_lambda_falls(tf, modules):
@@ -118,7 +119,9 @@ def test_rate_falls_as_lambda_falls(tf, modules):
     rates = {}
     for lmbda in (0.0005, 0.5):
         tf.keras.utils.set_random_seed(0)
-        model = compressive.build("factorized-prior", {"num_filters": 8, "lmbda": lmbda}, (32, 32, 3), UNIT)
+        model = compressive.build_model(
+            "factorized-prior", {"num_filters": 8, "lmbda": lmbda}, (32, 32, 3), UNIT
+        )
         model.compile(optimizer=tf.keras.optimizers.Adam(5e-3))
         history = model.fit(smooth, epochs=30, batch_size=8, verbose=0)
         rates[lmbda] = history.history["bpp"][-1]
@@ -127,7 +130,9 @@ def test_rate_falls_as_lambda_falls(tf, modules):
 
 def test_bls2017_parameter_count_at_its_documented_size(modules):
     compressive, _ = modules
-    model = compressive.build("factorized-prior", {"num_filters": 128, "lmbda": 0.01}, (256, 256, 3), UNIT)
+    model = compressive.build_model(
+        "factorized-prior", {"num_filters": 128, "lmbda": 0.01}, (256, 256, 3), UNIT
+    )
     n = 128
 
     def conv(
@@ -150,7 +155,7 @@ def test_one_training_step_lowers_the_rate_distortion_loss(tf, modules, kind):
     params = (
         {"num_filters": 8, "lmbda": 0.05} if kind == "factorized-prior" else hyperprior_params(lmbda=0.05)
     )
-    model = compressive.build(kind, params, (48, 48, 3), UNIT)
+    model = compressive.build_model(kind, params, (48, 48, 3), UNIT)
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     before = model.test_on_batch(BATCH, return_dict=True)["loss"]
     model.train_on_batch(BATCH)

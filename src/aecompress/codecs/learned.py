@@ -55,6 +55,15 @@ class CompressiveCodec(Codec):
         self._decompress = getattr(model, f"decompress{suffix}")
 
     @classmethod
+    def from_model(cls, model, family: str, width: int | None = None) -> CompressiveCodec:
+        """The codec of a model in memory (its identity: a hash of its variables)."""
+        digest = hashlib.sha256()
+        for variable in model.variables:
+            digest.update(variable.numpy().tobytes())
+        method = family + (f"_width-{width}" if width is not None else "")
+        return cls(model, family, method, digest.digest()[:16], width)
+
+    @classmethod
     def from_model_dir(cls, model_dir: str | Path, point: dict[str, Any] | None = None) -> CompressiveCodec:
         """The codec of a trained variant: `results/models/<variant>/model` (model.json beside it)."""
         from aecompress.runtime import import_tensorflow

@@ -291,8 +291,12 @@ class ScaleHyperprior(CompressiveAutoencoder):
 
 # The model-registry interface, shared by both families (see factorized_prior.py, hyperprior.py).
 
+from aecompress.models.layers import whole_images as training_pixels  # noqa: E402, F401
 
-def build(kind: str, params: dict[str, Any], image_shape, normalization: Normalization):
+
+def build_model(
+    kind: str, params: dict[str, Any], image_shape, normalization: Normalization, preprocessing=None
+):
     if normalization.kind != "unit":
         raise ValueError("compressive autoencoders code [0, 1] pixels: set preprocessing.normalization: unit")
     channels = image_shape[2]
@@ -317,12 +321,6 @@ def compile_model(model: CompressiveAutoencoder, optimizer) -> None:
     model.compile(optimizer=optimizer)
 
 
-def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    from aecompress.models.layers import whole_images
-
-    return whole_images(images)
-
-
 def latent_shape(params: dict[str, Any], image_shape) -> tuple[int, int, int]:
     channels = params.get("latent_filters") or params["num_filters"]
     return -(-image_shape[0] // DOWNSAMPLING), -(-image_shape[1] // DOWNSAMPLING), channels
@@ -333,28 +331,9 @@ def nominal_ratio(params: dict[str, Any], image_shape) -> float:
     return float(np.prod(image_shape)) / float(np.prod(latent_shape(params, image_shape)))
 
 
-def encode(model, image: np.ndarray) -> tuple[list[bytes], list[np.ndarray]]:
-    """The strings and shape tensors `compress` makes of one uint8 image."""
-    outputs = model.compress(tf.constant(image))
-    strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
-    shapes = [o.numpy() for o in outputs if o.dtype != tf.string]
-    return strings, shapes
+def reconstruct(kind: str, model, images: ImageSet, params: dict[str, Any], normalization: Normalization):
+    """Every image through the range coder and back (codecs.learned, the one coding path)."""
+    from aecompress.codecs.learned import CompressiveCodec
 
-
-def decode(model, strings: list[bytes], shapes: list[np.ndarray]) -> np.ndarray:
-    tensors = [tf.constant([s]) for s in strings] + [tf.constant(s, tf.int32) for s in shapes]
-    return model.decompress(*tensors).numpy()
-
-
-def reconstruct_with_bits(model, images: ImageSet, **point) -> tuple[list[np.ndarray], list[int]]:
-    """Every image through the range coder and back; the bits are those of the coded strings."""
-    reconstructions, bits = [], []
-    for image in images.images:
-        strings, shapes = encode(model, np.ascontiguousarray(image))
-        reconstructions.append(decode(model, strings, shapes))
-        bits.append(8 * sum(len(s) for s in strings))
-    return reconstructions, bits
-
-
-def reconstruct(model, images: ImageSet, params: dict[str, Any], normalization: Normalization):
-    return reconstruct_with_bits(model, images)[0]
+    codec = CompressiveCodec.from_model(model, kind)
+    return [codec.decode(codec.encode(image)) for image in images.images]

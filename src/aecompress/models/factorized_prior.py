@@ -1,23 +1,15 @@
 """Factorized-prior compressive autoencoder (Balle et al. 2017); see compressive.py."""
 
-from __future__ import annotations
+from functools import partial
 
-from typing import Any
-
+from aecompress.models import compressive
 from aecompress.models.compressive import (  # noqa: F401  (the family interface)
-    build,
     compile_model,
     downsampling_factor,
     latent_shape,
     nominal_ratio,
-    reconstruct,
-    reconstruct_with_bits,
     training_pixels,
 )
-from aecompress.preprocessing import Normalization
 
-
-def build_model(
-    params: dict[str, Any], image_shape, normalization: Normalization, preprocessing: dict[str, Any]
-):
-    return build("factorized-prior", params, image_shape, normalization)
+build_model = partial(compressive.build_model, "factorized-prior")
+reconstruct = partial(compressive.reconstruct, "factorized-prior")

@@ -71,7 +71,7 @@ def padding_of(preprocessing: dict[str, Any], factor: int) -> tuple[int, str]:
     return multiple, padding.get("mode", "replicate")
 
 
-def whole_images(images: ImageSet) -> np.ndarray:
+def whole_images(images: ImageSet, params: dict[str, Any] | None = None) -> np.ndarray:
     """The split as one (N, H, W, C) array, for families that train on whole images."""
     if not images.same_size:
         shapes = sorted({im.shape for im in images.images})[:3]
@@ -83,7 +83,11 @@ def whole_images(images: ImageSet) -> np.ndarray:
 
 
 def reconstruct_images(
-    model: tf.keras.Model, images: ImageSet, normalization: Normalization, batch_size: int = 64
+    model: tf.keras.Model,
+    images: ImageSet,
+    params: dict[str, Any],
+    normalization: Normalization,
+    batch_size: int = 64,
 ) -> list[np.ndarray]:
     """Decode every image (any size) to uint8; same-size images share batches."""
     out: list[np.ndarray | None] = [None] * len(images)

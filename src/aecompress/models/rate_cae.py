@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from aecompress.images import ImageSet
-from aecompress.models.layers import conv, padded_autoencoder, padding_of, reconstruct_images, whole_images
+from aecompress.models.layers import conv, padded_autoencoder, padding_of
+from aecompress.models.layers import reconstruct_images as reconstruct  # noqa: F401  (the family interface)
+from aecompress.models.layers import whole_images as training_pixels  # noqa: F401
 from aecompress.preprocessing import Normalization
 
 
@@ -55,11 +56,3 @@ def latent_shape(params: dict[str, Any], image_shape: tuple[int, int, int]) -> t
 def nominal_ratio(params: dict[str, Any], image_shape: tuple[int, int, int]) -> float:
     """Input values / latent values. The paper's own 'compression rate' is the spatial rate R."""
     return float(np.prod(image_shape)) / float(np.prod(latent_shape(params, image_shape)))
-
-
-def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    return whole_images(images)
-
-
-def reconstruct(model, images: ImageSet, params: dict[str, Any], normalization: Normalization):
-    return reconstruct_images(model, images, normalization)

@@ -21,6 +21,7 @@ from aecompress.images import ImageSet
 from aecompress.losses import ms_ssim
 from aecompress.metrics import ms_ssim_scales
 from aecompress.models.compressive import CompressiveAutoencoder, compile_model  # noqa: F401
+from aecompress.models.layers import whole_images as training_pixels  # noqa: F401
 from aecompress.preprocessing import Normalization
 
 # (kernel, stride) of the three analysis layers; synthesis mirrors them.
@@ -237,12 +238,6 @@ def downsampling_factor(params: dict[str, Any]) -> int:
     return DOWNSAMPLING
 
 
-def training_pixels(images: ImageSet, params: dict[str, Any]) -> np.ndarray:
-    from aecompress.models.layers import whole_images
-
-    return whole_images(images)
-
-
 def latent_shape(params: dict[str, Any], image_shape) -> tuple[int, int, int]:
     """At the widest width; width w keeps the first w channels."""
     return -(-image_shape[0] // DOWNSAMPLING), -(-image_shape[1] // DOWNSAMPLING), max(params["widths"])
@@ -257,16 +252,9 @@ def operating_points(params: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"width": w} for w in params["widths"]]
 
 
-def reconstruct_with_bits(model, images: ImageSet, width: int) -> tuple[list[np.ndarray], list[int]]:
-    compress, decompress = getattr(model, f"compress_{width}"), getattr(model, f"decompress_{width}")
-    reconstructions, bits = [], []
-    for image in images.images:
-        string, x_shape, y_shape = compress(tf.constant(np.ascontiguousarray(image)))
-        reconstructions.append(decompress(string, x_shape, y_shape).numpy())
-        bits.append(8 * len(string.numpy()[0]))
-    return reconstructions, bits
-
-
 def reconstruct(model, images: ImageSet, params: dict[str, Any], normalization: Normalization):
-    """Decoded images at the widest width (each width is evaluated through reconstruct_with_bits)."""
-    return reconstruct_with_bits(model, images, max(params["widths"]))[0]
+    """Decoded images at the widest width (the evaluation codes every width through codecs.learned)."""
+    from aecompress.codecs.learned import CompressiveCodec
+
+    codec = CompressiveCodec.from_model(model, "slimcae", max(params["widths"]))
+    return [codec.decode(codec.encode(image)) for image in images.images]
