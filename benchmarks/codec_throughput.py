@@ -1,11 +1,15 @@
-"""Benchmark: encode/decode speed of every codec on Kodak-size images, and real vs estimated bits.
+"""Benchmark: codec speed on Kodak-size images, real vs estimated bits, evaluation time per image.
 
-Classical codecs (JPEG, the reference; WebP; AVIF when available) at one quality, and any
-trained compressive models given with --model (e.g. the default run's
-results/models/factorized-photos_lmbda-0.04/model). Images: Kodak from the offline mirror
-(768x512 and 512x768), or synthetic photo-like images of that size when it is absent.
+Classical codecs (JPEG, the reference; WebP; AVIF when available) at one quality, any trained
+model given with --model (e.g. the default run's results/models/factorized-photos_lmbda-0.04/model
+or results/models/deep-cae-photos_bottleneck_filters-12/model), and PCA baselines given with
+--pca FILE:STEP (e.g. results/baselines/pca-photos/pca.npz:8). Images: Kodak from the offline
+mirror (768x512 and 512x768), or synthetic photo-like images of that size when it is absent.
+"Evaluation" is what the evaluate rule does per image: encode, decode, estimate the bits (where
+the codec has an estimate), and score MSE/PSNR/SSIM/MS-SSIM.
 
-    python benchmarks/codec_throughput.py [--kodak ../shared/datasets/kodak] [--images 8] [--model DIR ...]
+    python benchmarks/codec_throughput.py [--kodak ../shared/datasets/kodak] [--images 8] \
+        [--model DIR ...] [--pca FILE:STEP ...]
 
 Prints a table and writes benchmarks/results/codec_throughput.json.
 """
@@ -66,7 +70,20 @@ def measure(codec, images: list[np.ndarray]) -> dict:
         payload = sum(8 * sum(unpack(d)[0].payload_lengths) for d in files)
         estimated = sum(codec.estimated_bits(im) for im in images)
         row["real_over_estimated_bits"] = payload / estimated
+    row["evaluate_s_per_image"] = evaluation_seconds(codec, images) / len(images)
     return row
+
+
+def evaluation_seconds(codec, images: list[np.ndarray]) -> float:
+    """Wall time of the evaluate rule's per-image work on these images (after the warm-up)."""
+    from aecompress.evaluation import code_images, per_image_metrics
+    from aecompress.runtime import import_tensorflow
+
+    tf = import_tensorflow(2)
+    start = time.perf_counter()
+    reconstructions, _ = code_images(codec, images, estimate=hasattr(codec, "estimated_bits"))
+    per_image_metrics(tf, images, reconstructions)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -76,7 +93,8 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--quality", type=int, default=75)
-    parser.add_argument("--model", action="append", default=[], help="a trained compressive model folder")
+    parser.add_argument("--model", action="append", default=[], help="a trained model folder")
+    parser.add_argument("--pca", action="append", default=[], help="a PCA baseline as FILE:STEP")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "codec_throughput.json"))
     args = parser.parse_args()
@@ -88,9 +106,15 @@ def main() -> None:
     images, source = load_images(args.kodak, args.images)
     codecs = [classical_codec(name, args.quality) for name in available_classical()]
     if args.model:
-        from aecompress.codecs.learned import CompressiveCodec
+        from aecompress.codecs.learned import learned_codec
 
-        codecs += [CompressiveCodec.from_model_dir(path) for path in args.model]
+        codecs += [learned_codec(path) for path in args.model]
+    if args.pca:
+        from aecompress.codecs.pca import PcaCodec
+
+        codecs += [
+            PcaCodec.from_file(spec.rsplit(":", 1)[0], float(spec.rsplit(":", 1)[1])) for spec in args.pca
+        ]
     rows = []
     print(f"{len(images)} images from {source}")
     for codec in codecs:
@@ -100,7 +124,8 @@ def main() -> None:
         print(
             f"{row['method']:<36} encode {row['encode_mp_per_s']:7.2f} MP/s  "
             f"decode {row['decode_mp_per_s']:7.2f} MP/s  "
-            f"{row['seconds_per_image']:6.3f} s/image  {row['bpp']:.3f} bpp"
+            f"{row['seconds_per_image']:6.3f} s/image  {row['bpp']:.3f} bpp  "
+            f"evaluate {row['evaluate_s_per_image']:6.3f} s/image"
             + (f"  real/estimated {ratio:.4f}" if ratio else ""),
             flush=True,
         )

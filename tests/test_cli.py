@@ -73,3 +73,38 @@ def test_a_trained_model_compresses_a_users_png(tf, tmp_path, photo):
         main(["decompress", str(tmp_path / "p.aec"), str(tmp_path / "back.png"), "--model", model_dir]) == 0
     )
     assert np.asarray(Image.open(tmp_path / "back.png")).shape == image.shape
+
+
+def test_a_dense_autoencoder_and_a_pca_baseline_code_a_users_png(tf, tmp_path, photo, capsys):
+    """Families trained without a rate code through their fitted latent coder; PCA through its file."""
+    from aecompress.codecs.latent import fit_latent_coder
+    from aecompress.codecs.pca import fit_pca
+    from aecompress.images import ImageSet, PreparedDataset
+    from aecompress.models import dense
+    from aecompress.preprocessing import Normalization
+
+    path, image = photo
+    params = {"latent_units": 8, "use_bias": True, "block_size": 4}
+    unit = Normalization("unit")
+    dense.build_model(params, (4, 4, 3), unit).save(tmp_path / "d" / "model")
+    card = {
+        "variant": "d",
+        "family": "dense",
+        "params": params,
+        "preprocessing": {"normalization": unit.to_json()},
+    }
+    (tmp_path / "d" / "model.json").write_text(json.dumps(card))
+    train = ImageSet([image, image[::-1]])
+    dataset = PreparedDataset({"train": train, "val": ImageSet([]), "test": ImageSet([])}, {})
+    coding = {"bits": 6, "step": None, "fit_images": 10, "smoothing": 0.5}
+    fit_latent_coder(tmp_path / "d" / "model", dataset, coding, 0, 2, tmp_path / "d" / "latent_coder.npz")
+    fit_pca("pca-mine", "mine", train, 8, 16, [8.0], 1000, 0.5, 0, tmp_path / "pca.npz")
+    for codec in (["--model", str(tmp_path / "d" / "model")], ["--pca", str(tmp_path / "pca.npz")]):
+        coded, back = tmp_path / "x.aec", tmp_path / "x.png"
+        options = codec + (["--step", "8"] if codec[0] == "--pca" else [])
+        assert main(["compress", str(path), str(coded), *options]) == 0
+        assert main(["decompress", str(coded), str(back), *codec]) == 0  # the step is read from the file
+        assert np.asarray(Image.open(back)).shape == image.shape
+    assert "pca-mine_step-8" in capsys.readouterr().out
+    assert main(["compress", str(path), str(tmp_path / "y.aec"), "--pca", str(tmp_path / "pca.npz")]) == 2
+    assert "--pca needs --step" in capsys.readouterr().err

@@ -133,3 +133,64 @@ def test_learned_codecs_round_trip_any_size_and_refuse_other_models(trained_mode
     damaged[-1] ^= 0xFF
     with pytest.raises(ContainerError, match="checksum mismatch"):
         codec.decode(bytes(damaged))
+
+
+@pytest.fixture(scope="module")
+def pca_files(tmp_path_factory):
+    """Two PCA baselines fitted on smooth images: all 192 components, and only 4."""
+    from aecompress.codecs.pca import fit_pca
+    from aecompress.images import ImageSet
+
+    folder = tmp_path_factory.mktemp("pca")
+    train = ImageSet([smooth_image(64, 96, 3) for _ in range(4)])
+    fit = fit_pca("pca-test", "smooth", train, 8, None, [4, 16], 5000, 0.5, 0, folder / "all.npz")
+    assert fit["training_blocks"] == 4 * 8 * 12 and fit["components"] == 192
+    assert abs(fit["explained_variance"] - 1) < 1e-6
+    fit_pca("pca-four", "smooth", train, 8, 4, [4], 5000, 0.5, 0, folder / "four.npz")
+    return {"all": folder / "all.npz", "four": folder / "four.npz"}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_pca_round_trip_on_odd_sizes_decodes_the_quantized_coefficients(pca_files, size):
+    from aecompress.codecs.pca import PcaCodec
+    from aecompress.images import blocks_to_image
+
+    codec = PcaCodec.from_file(pca_files["all"], step=4)
+    image = smooth_image(*size, 3)
+    data = codec.encode(image)
+    decoded = codec.decode(data)
+    assert decoded.shape == image.shape and decoded.dtype == np.uint8
+    expected = codec._symbols(image) * 4.0 @ codec.basis + codec.mean
+    blocks = np.clip(np.rint(expected), 0, 255).astype(np.uint8).reshape(-1, 8, 8, 3)
+    np.testing.assert_array_equal(decoded, blocks_to_image(blocks, *size))
+    payload_bits = 8 * sum(unpack(data)[0].payload_lengths)
+    assert abs(payload_bits - codec.estimated_bits(image)) <= 0.03 * payload_bits + 64
+
+
+def test_pca_rate_and_quality_follow_step_and_components(tf, pca_files):
+    from aecompress.codecs.pca import PcaCodec
+
+    image = smooth_image(128, 128, 3)
+    scores = {}
+    for name, step in [("all", 4), ("all", 16), ("four", 4)]:
+        codec = PcaCodec.from_file(pca_files[name], step)
+        data = codec.encode(image)
+        psnr = image_quality(tf, image[None], codec.decode(data)[None])["psnr"][0]
+        scores[name, step] = (bits_per_pixel(data, image.shape), psnr)
+    assert scores["all", 4][0] > scores["all", 16][0] and scores["all", 4][1] > scores["all", 16][1]
+    assert scores["all", 4][1] > scores["four", 4][1] + 3  # 4 components cannot hold the detail
+    assert codec.method == "pca-four_step-4"
+
+
+def test_pca_refuses_what_it_was_not_fitted_for(pca_files):
+    from aecompress.codecs.pca import PcaCodec
+
+    with pytest.raises(ValueError, match=r"no prior was fitted for step 5 \(fitted steps: \[4.0, 16.0\]\)"):
+        PcaCodec.from_file(pca_files["all"], 5)
+    with pytest.raises(ValueError, match="codes 3-channel images, not 1-channel"):
+        PcaCodec.from_file(pca_files["all"], 4).encode(smooth_image(16, 16, 1))
+    with pytest.raises(ValueError, match="not a PCA coder file"):
+        PcaCodec.from_file(pca_files["all"].with_name("missing.npz"), 4)
+    other = PcaCodec.from_file(pca_files["all"], 16)
+    with pytest.raises(ContainerError, match="not by this codec"):
+        other.decode(PcaCodec.from_file(pca_files["all"], 4).encode(smooth_image(16, 16, 3)))

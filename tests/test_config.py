@@ -134,3 +134,48 @@ def test_mixed_precision_is_refused_for_entropy_models(minimal_config):
     )
     with pytest.raises(ConfigError, match=r"experiments\[1\].training.mixed_precision: not supported"):
         validate_config(minimal_config)
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {"baselines": [{"name": "p", "codec": "pca", "dataset": "photos", "pca": {"components": 500}}]},
+            "baselines[0].pca.components: 500 exceeds the 192 values of a 8x8x3 block",
+        ),
+        (
+            {
+                "baselines": [
+                    {"name": "p", "codec": "pca", "dataset": "photos", "pca": {"fit_dataset": "nope"}}
+                ]
+            },
+            "baselines[0].pca.fit_dataset: 'nope' is not a key of `datasets`",
+        ),
+        (
+            {
+                "baselines": [
+                    {"name": "p", "codec": "pca", "dataset": "photos", "pca": {"fit_dataset": "digits"}}
+                ]
+            },
+            "'digits' has 1 channels, the coded dataset 'photos' 3",
+        ),
+        (
+            {"classifiers": [{"dataset": "photos"}]},
+            "classifiers[0].dataset: 'photos' (source bundled-photos) is not",
+        ),
+        (
+            {"classifiers": [{"dataset": "digits"}, {"dataset": "digits"}]},
+            "'digits' has more than one classifier",
+        ),
+        (
+            {"evaluation": {"latent_coding": {"bits": 0}}},
+            "evaluation.latent_coding.bits: 0 is less than the minimum",
+        ),
+    ],
+)
+def test_baseline_classifier_and_coding_mistakes_are_named(minimal_config, extra, expected):
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config.update(extra)
+    with pytest.raises(ConfigError) as error:
+        validate_config(minimal_config)
+    assert expected in str(error.value)

@@ -55,3 +55,32 @@ def test_a_slimcae_variant_is_evaluated_once_per_width(minimal_config):
     assert plan.job_benchmarks(validate_config(minimal_config))["evaluate"][-1].endswith(
         "evaluate/slim_width-16.tsv"
     )
+
+
+def test_baselines_fitted_coders_and_classifiers_become_inputs(minimal_config):
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config["datasets"]["kodak"] = {"source": "kodak", "test_fraction": 1, "val_fraction": 0}
+    pca = {"fit_dataset": "photos", "steps": [8, 2.5]}
+    minimal_config["baselines"] = [
+        {"name": "pca-kodak", "codec": "pca", "dataset": "kodak", "pca": pca},
+        {"name": "jpeg-digits", "codec": "jpeg", "dataset": "digits", "qualities": [50]},
+    ]
+    minimal_config["classifiers"] = [{"dataset": "digits"}]
+    config = validate_config(minimal_config)
+    evaluations = plan.all_evaluations(config)
+    pca = {k: e for k, e in evaluations.items() if e.codec == "pca"}
+    assert {k: e.point for k, e in pca.items()} == {
+        "pca-kodak_step-8": {"step": 8.0},
+        "pca-kodak_step-2.5": {"step": 2.5},
+    }
+    assert {e.coder for e in pca.values()} == {"results/baselines/pca-kodak/pca.npz"}
+    assert all(e.classifier is None for e in pca.values())  # Kodak has no classifier
+    jpeg = evaluations["jpeg-digits_quality-50"]
+    assert jpeg.coder is None and jpeg.classifier == "results/classifiers/digits/model"
+    dense = evaluations["dense_latent_units-2"]
+    assert dense.coder == "results/models/dense_latent_units-2/latent_coder.npz"
+    assert dense.classifier == "results/classifiers/digits/model"
+    assert plan.used_datasets(config) == ["digits", "kodak", "photos"]  # photos: PCA's fit dataset
+    benchmarks = plan.job_benchmarks(config)
+    assert benchmarks["fit_pca"] == ["results/benchmarks/fit_pca/pca-kodak.tsv"]
+    assert len(benchmarks["fit_latent_coder"]) == 2 and len(benchmarks["train_classifier"]) == 1

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from aecompress.codecs.latent import fit_latent_coder
 from aecompress.config import validate_config
 from aecompress.datasets import prepare_dataset
 from aecompress.evaluation import evaluate_variant
@@ -37,6 +38,8 @@ def _run(setup, seed, name):
     variant, dataset, root = setup
     out = root / name
     card = train_variant(variant, dataset, seed=seed, threads=2, out_dir=out / "model")
+    coding = {"bits": 8, "step": None, "fit_images": 5000, "smoothing": 0.5}  # the config's defaults
+    fit_latent_coder(out / "model" / "model", dataset, coding, seed, 2, out / "model" / "latent_coder.npz")
     summary = evaluate_variant(
         out / "model" / "model", out / "model" / "model.json", dataset, 2, out / "eval", samples=2
     )
@@ -69,6 +72,13 @@ def test_evaluation_outputs_share_one_schema(setup):
     assert summary["metrics"]["mse"] == pytest.approx(per_image["mse"].mean())
     assert summary["metrics"]["ms_ssim"] is None  # 8x8 digits are too small for MS-SSIM
     assert set(summary["per_class_mse"]) == {str(d) for d in range(10)}
+    # A real file per image: 4 latent units at 8 bits are at most 32 bits + the range coder's tail.
+    assert summary["bpp"] == pytest.approx(per_image["bpp"].mean()) and summary["raw_bpp"] == 8
+    np.testing.assert_allclose(per_image["bpp"], per_image["header_bpp"] + per_image["payload_bits"] / 64)
+    assert per_image["payload_bits"].max() <= 4 * 8 + 32
+    assert 0.8 < summary["real_over_estimated_bits"] < 1.6  # a few bits per image: the coder's tail counts
+    assert summary["coding"]["quantizer"].startswith("uniform, 256 levels")
+    assert summary["unquantized_metrics"]["mse"] <= summary["metrics"]["mse"] * 1.05
     assert json.loads((out / "eval" / "summary.json").read_text()) == summary
     with np.load(out / "eval" / "samples.npz") as samples:
         assert samples["reconstruction_0"].shape == (8, 8, 1)
@@ -77,6 +87,7 @@ def test_evaluation_outputs_share_one_schema(setup):
 
 RESUMABLE = """
 import sys
+from aecompress.codecs.latent import fit_latent_coder
 from aecompress.config import validate_config
 from aecompress.datasets import prepare_dataset
 from aecompress.plan import all_variants

@@ -44,6 +44,8 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
         "dense-photos",
         "jpeg-photos_quality-20",
         "jpeg-photos_quality-90",
+        "pca-photos_step-8",
+        "pca-photos_step-32",
     }
     summaries = {
         p.parent.name: json.loads(p.read_text())
@@ -61,12 +63,30 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     assert (
         "Rate-distortion: every method with a real bitstream" in (workdir / "results/report.html").read_text()
     )
+    # Every method has a real file: the dense models through their 6-bit latent coder.
+    for name, summary in summaries.items():
+        assert summary["bpp"] > summary["header_bpp"] > 0, name
+    dense = summaries["dense-photos"]
+    assert dense["coding"]["quantizer"].startswith("uniform, 64 levels (6 bits)")
+    assert dense["raw_bpp"] == 24 and dense["unquantized_metrics"]["psnr"] >= dense["metrics"]["psnr"] - 0.5
+    fine, coarse = summaries["pca-photos_step-8"], summaries["pca-photos_step-32"]
+    assert fine["bpp"] > coarse["bpp"] and fine["metrics"]["psnr"] > coarse["metrics"]["psnr"]
+    assert fine["trained_on"] == "photos" and fine["params"]["block_size"] == 8
+    # The digits classifier scores every evaluation on digits, and only those.
+    digits = summaries["dense-digits_latent_units-16_use_bias-true"]
+    assert 0 < digits["classification"]["accuracy_ratio"] <= 1.2
+    assert summaries["dense-photos"]["classification"] is None
+    classifier = json.loads((workdir / "results/classifiers/digits/classifier.json").read_text())
+    assert digits["classification"]["accuracy_original"] == pytest.approx(classifier["test_accuracy"])
     photos = summaries["dense-photos"]
     assert (
         photos["n_images"] == 1 and photos["ms_ssim_scales"] == [5] and 0 < photos["metrics"]["ms_ssim"] <= 1
     )
     html = (workdir / "results/report.html").read_text()
     assert "MSE by compression ratio and bias" in html
+    for section in ("Nominal compression ratio vs real bits", "Classifier accuracy on reconstructions",
+                    "Equal-rate and equal-quality comparisons against JPEG"):  # fmt: skip
+        assert section in html
     assert 'class="dataframe table1"' in html
     for ratio in ("digits: 32x (h=2)", "digits: 4x (h=16)"):
         assert ratio in html
@@ -148,6 +168,9 @@ def test_mnist_preset_downloads_from_a_mirror_and_runs(tmp_path):
     config["datasets"]["mnist"].update(mirror=(MIRROR / "mnist").as_uri(), subset=300)
     config["experiments"][0]["grid"] = {"latent_units": [2, 56], "use_bias": [True]}
     config["experiments"][0]["training"]["epochs"] = 3
+    config["baselines"][0]["qualities"] = [50]  # one point of each baseline keeps the test short
+    config["baselines"][1]["pca"]["steps"] = [32]
+    config["classifiers"][0]["epochs"] = 2
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo, tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-4000:]
@@ -171,6 +194,12 @@ def test_mnist_preset_downloads_from_a_mirror_and_runs(tmp_path):
     )
     assert low["nominal_compression_ratio"] == 392 and high["nominal_compression_ratio"] == 14
     assert high["metrics"]["mse"] < low["metrics"]["mse"] and low["n_images"] == 300
+    # The preset's classifier and baselines score the same 300 test digits.
+    pca = json.loads((tmp_path / "results/evaluation/pca-mnist_step-32/summary.json").read_text())
+    assert (
+        pca["bpp"] > 0
+        and pca["classification"]["accuracy_original"] == low["classification"]["accuracy_original"]
+    )
 
 
 def test_a_wrong_mirror_fails_with_the_checksum_and_leaves_no_file(tmp_path):

@@ -2,10 +2,13 @@
 
     aecompress compress photo.png photo.aec --model results/models/factorized-photos_lmbda-0.04/model
     aecompress compress photo.png photo.aec --codec jpeg --quality 75
-    aecompress decompress photo.aec photo-decoded.png [--model ...]   (classical files need no flag)
+    aecompress compress photo.png photo.aec --pca results/baselines/pca-photos/pca.npz --step 8
+    aecompress decompress photo.aec photo-decoded.png [--model ... | --pca ...]   (JPEG/WebP need neither)
     aecompress evaluate kodim*.png --codec webp --quality 50 [--json results.json]
 
-A SlimCAE model takes `--width`. Errors name the file and exit with status 2.
+Any trained model works: compressive AEs through their range coder, the other families through
+their quantized latent (latent_coder.npz beside the model). A SlimCAE model takes `--width`.
+Errors name the file and exit with status 2.
 """
 
 from __future__ import annotations
@@ -23,12 +26,21 @@ def _codec(args, header_method: str | None = None):
     from aecompress.codecs import classical_codec
 
     if args.model:
-        from aecompress.codecs.learned import CompressiveCodec
+        from aecompress.codecs.learned import learned_codec
 
         width = getattr(args, "width", None)
         if width is None and header_method and (match := re.search(r"_width-(\d+)$", header_method)):
             width = int(match.group(1))
-        return CompressiveCodec.from_model_dir(args.model, {"width": width} if width else None)
+        return learned_codec(args.model, {"width": width} if width else None)
+    if getattr(args, "pca", None):
+        from aecompress.codecs.pca import PcaCodec
+
+        step = getattr(args, "step", None)
+        if step is None and header_method and (match := re.search(r"_step-([0-9.e+-]+)$", header_method)):
+            step = float(match.group(1))
+        if step is None:
+            raise ValueError("--pca needs --step (one of the steps the file was fitted for)")
+        return PcaCodec.from_file(args.pca, step)
     if getattr(args, "codec", None):
         return classical_codec(args.codec, args.quality)
     if header_method and (match := re.fullmatch(r"(jpeg|webp|avif)_quality-(\d+)", header_method)):
@@ -98,9 +110,11 @@ def evaluate(args) -> None:
 
 def _add_codec_options(parser: argparse.ArgumentParser, required: bool) -> None:
     group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--model", help="a trained compressive model: results/models/<variant>/model")
+    group.add_argument("--model", help="a trained model: results/models/<variant>/model")
     group.add_argument("--codec", choices=["jpeg", "webp", "avif"], help="a classical codec")
+    group.add_argument("--pca", help="a fitted PCA baseline: results/baselines/<name>/pca.npz")
     parser.add_argument("--quality", type=int, default=75, help="classical codec quality (0-100)")
+    parser.add_argument("--step", type=float, help="PCA quantizer step (one the file was fitted for)")
     parser.add_argument("--width", type=int, help="SlimCAE width (default: the widest)")
 
 
@@ -115,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("decompress", help="decode an .aec file to PNG")
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
-    p.add_argument("--model", help="the model that wrote the file (not needed for classical codecs)")
+    p.add_argument("--model", help="the model that wrote the file (not needed for JPEG/WebP/AVIF)")
+    p.add_argument("--pca", help="the PCA baseline file that wrote the file")
     p.add_argument("--width", type=int, help="SlimCAE width (default: the one in the file)")
     p.set_defaults(run=decompress)
     p = commands.add_parser("evaluate", help="code images and print bpp, PSNR, SSIM and MS-SSIM")

@@ -94,3 +94,34 @@ def matching_quality(values, qualities, target: float) -> float:
     """
     values, qualities = np.asarray(values, float), np.asarray(qualities)
     return qualities[int(np.argmin(np.abs(values - target)))]
+
+
+def psnr_8bit(original: np.ndarray, reconstruction: np.ndarray) -> float:
+    """PSNR (dB, peak 255) of one uint8 image pair, capped like metrics.PSNR_CAP_DB."""
+    from aecompress.metrics import PSNR_CAP_DB, mse
+
+    error = float(mse(original[None], reconstruction[None])[0]) * 255.0**2
+    return PSNR_CAP_DB if error == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / error))
+
+
+def equal_rate_or_quality(image: np.ndarray, target: float, by: str = "bpp", codec: str = "jpeg") -> dict:
+    """The classical codec's coding of `image` whose bpp (or PSNR) is closest to `target`.
+
+    Every quality 1..100 is tried on this very image (rate is not monotone in quality for every
+    codec), so an image comparison is at equal rate for that image, not on average.
+    """
+    from aecompress.codecs import bits_per_pixel, classical_codec
+
+    if by not in ("bpp", "psnr"):
+        raise ValueError(f"by must be 'bpp' or 'psnr', got {by!r}")
+    trials = []
+    for quality in range(1, 101):
+        coder = classical_codec(codec, quality)
+        data = coder.encode(image)
+        decoded = coder.decode(data)
+        trials.append(
+            {"quality": quality, "bpp": bits_per_pixel(data, image.shape),
+             "psnr": psnr_8bit(image, decoded), "reconstruction": decoded}
+        )  # fmt: skip
+    quality = matching_quality([t[by] for t in trials], list(range(1, 101)), target)
+    return trials[int(quality) - 1]

@@ -153,6 +153,7 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
             for problem in check_variant(variant, dataset_source):
                 problems.append(f"{where} (variant {variant.id}): {problem}")
     problems += _baseline_problems(config)
+    problems += _classifier_problems(config)
     return problems
 
 
@@ -172,9 +173,69 @@ def _baseline_problems(config: dict[str, Any]) -> list[str]:
             problems.append(
                 f"{where}.dataset: '{baseline['dataset']}' is not a key of `datasets` (known: {known})"
             )
-        if baseline["codec"] not in available_classical():
+        if baseline["codec"] == "pca":
+            problems += _pca_problems(config, baseline, where)
+        elif baseline["codec"] not in available_classical():
             problems.append(
                 f"{where}.codec: this Pillow cannot write {baseline['codec']} (it lacks the library)"
+            )
+    return problems
+
+
+def _pca_problems(config: dict[str, Any], baseline: dict[str, Any], where: str) -> list[str]:
+    options = baseline["pca"]
+    fit_dataset = options["fit_dataset"] or baseline["dataset"]
+    if fit_dataset not in config["datasets"]:
+        known = ", ".join(sorted(config["datasets"]))
+        return [f"{where}.pca.fit_dataset: '{fit_dataset}' is not a key of `datasets` (known: {known})"]
+    if baseline["dataset"] not in config["datasets"]:
+        return []
+    problems = []
+    if config["datasets"][fit_dataset]["test_fraction"] == 1:
+        problems.append(
+            f"{where}.pca.fit_dataset: '{fit_dataset}' is test-only (test_fraction: 1); name a dataset "
+            "with a training split to fit the basis on"
+        )
+    channels = _channels(config, fit_dataset)
+    if channels != _channels(config, baseline["dataset"]):
+        problems.append(
+            f"{where}.pca.fit_dataset: '{fit_dataset}' has {channels} channels, the coded dataset "
+            f"'{baseline['dataset']}' {_channels(config, baseline['dataset'])}"
+        )
+    values = options["block_size"] ** 2 * channels
+    if (options["components"] or 0) > values:
+        problems.append(
+            f"{where}.pca.components: {options['components']} exceeds the {values} values of a "
+            f"{options['block_size']}x{options['block_size']}x{channels} block"
+        )
+    return problems
+
+
+def _classifier_problems(config: dict[str, Any]) -> list[str]:
+    from aecompress.datasets import REGISTRY
+
+    problems, seen = [], set()
+    for i, classifier in enumerate(config["classifiers"]):
+        where, name = f"classifiers[{i}].dataset", classifier["dataset"]
+        if name in seen:
+            problems.append(f"{where}: '{name}' has more than one classifier")
+        seen.add(name)
+        if name not in config["datasets"]:
+            known = ", ".join(sorted(config["datasets"]))
+            problems.append(f"{where}: '{name}' is not a key of `datasets` (known: {known})")
+            continue
+        source = REGISTRY[config["datasets"][name]["source"]]
+        if source.class_names is None or source.fixed_size is not True:
+            problems.append(
+                f"{where}: '{name}' (source {source.name}) is not a labelled dataset of one image size; "
+                "a classifier needs both"
+            )
+        elif config["datasets"][name]["test_fraction"] == 1:
+            problems.append(f"{where}: '{name}' is test-only (test_fraction: 1); a classifier trains on it")
+        elif config["datasets"][name].get("unlabeled"):
+            problems.append(
+                f"{where}: '{name}' pools unlabelled images into its training split (unlabeled: true); "
+                "declare a second dataset entry without it for the classifier"
             )
     return problems
 

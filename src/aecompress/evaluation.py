@@ -17,9 +17,7 @@ import pandas as pd
 from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES, image_quality
 from aecompress.models import get_family
-from aecompress.preprocessing import Normalization
 from aecompress.runtime import atomic_path, import_tensorflow
-from aecompress.training import load_model
 
 SUMMARY_SCHEMA_VERSION = 1
 METRICS = ("mse", "psnr", "ssim", "ms_ssim")
@@ -75,6 +73,9 @@ def summarize(
         # header_bpp: the header's share of it. None for models without a bitstream.
         "bpp": mean("bpp"),
         "header_bpp": mean("header_bpp"),
+        # The uncompressed rate of the same images (8 bits per value), so raw_bpp / bpp is the
+        # compression ratio in bits that the papers' nominal ratio stands in for.
+        "raw_bpp": float(8 * per_image["channels"].mean()),
         "real_over_estimated_bits": real_over_estimated,
         "metric_rules": METRIC_RULES,
         "ms_ssim_scales": scales,
@@ -106,7 +107,11 @@ def _model_identity(card: dict[str, Any], evaluation: dict[str, Any] | None) -> 
 def code_images(
     codec, images: list[np.ndarray], estimate: bool = False
 ) -> tuple[list[np.ndarray], pd.DataFrame]:
-    """Encode every image to a file and decode it back; the rates come from the files' sizes."""
+    """Encode every image to a file and decode it back; the rates come from the files' sizes.
+
+    With `estimate`, also the codec's own estimate of the payload bits (real / estimated in the
+    summary: how well the coder realises its model).
+    """
     rows, reconstructions = [], []
     for image in images:
         data = codec.encode(image)
@@ -158,6 +163,36 @@ def _score(tf, test, reconstructions, rates: pd.DataFrame | None) -> pd.DataFram
     return per_image
 
 
+def _finish(
+    tf,
+    dataset: PreparedDataset,
+    reconstructions: list[np.ndarray],
+    rates: pd.DataFrame,
+    method: dict[str, Any],
+    out_dir: str | Path,
+    samples: int,
+    classifier: str | Path | None,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Score, classify (when a classifier is given), summarize and write the three outputs."""
+    from aecompress.classifier import score_reconstructions
+
+    test = dataset.splits["test"]
+    per_image = _score(tf, test, reconstructions, rates)
+    classification = None
+    if classifier is not None:
+        if test.labels is None:
+            raise ValueError(f"{method['dataset']}: the test split has no labels for the classifier")
+        classification, on_originals, predicted = score_reconstructions(
+            tf, classifier, test.images, reconstructions, test.labels
+        )
+        per_image["predicted_original"], per_image["predicted"] = on_originals, predicted
+    summary = summarize(per_image, method, dataset.meta.get("class_names"))
+    summary.update(extra, classification=classification)
+    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples)
+    return summary
+
+
 def evaluate_variant(
     model_path: str | Path,
     card_path: str | Path,
@@ -166,65 +201,85 @@ def evaluate_variant(
     out_dir: str | Path,
     samples: int,
     evaluation: dict[str, Any] | None = None,
+    classifier: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Reconstruct the test split, score it, and write per_image.csv, summary.json, samples.npz.
+    """Code the test split through the variant's codec, score it, write per_image.csv, summary.json
+    and samples.npz.
 
-    Compressive AEs go through their codec (real files: bpp, header share, real/estimated
-    bits); the others decode their float latent (no rate yet). `evaluation` (a plan.Evaluation
-    as a dict) names the rate point, e.g. a SlimCAE width.
+    Compressive AEs use their own range coder; the other families quantize their latent and
+    code it with the prior in `latent_coder.npz` beside the model (codecs.latent), and are also
+    scored with the float latent the papers report (`unquantized_metrics`). `evaluation` (a
+    plan.Evaluation as a dict) names the rate point, e.g. a SlimCAE width.
     """
-    from aecompress.codecs.learned import COMPRESSIVE_FAMILIES, CompressiveCodec
+    from aecompress.codecs.latent import LATENT_FAMILIES, LatentCodec
+    from aecompress.codecs.learned import CompressiveCodec
 
     tf = import_tensorflow(threads)
     card = json.loads(Path(card_path).read_text())
     test = dataset.splits["test"]
-    rates = None
-    if card["family"] in COMPRESSIVE_FAMILIES:
-        codec = CompressiveCodec.from_model_dir(model_path, (evaluation or {}).get("point"))
-        reconstructions, rates = code_images(codec, test.images, estimate=True)
-    else:
+    extra: dict[str, Any] = {"coding": None, "unquantized_metrics": None}
+    if card["family"] in LATENT_FAMILIES:
+        codec = LatentCodec.from_model_dir(model_path)
+        extra["coding"] = codec.describe()
         family = get_family(card["family"]).implementation()
-        normalization = Normalization.from_json(card["preprocessing"]["normalization"])
-        reconstructions = family.reconstruct(load_model(tf, model_path), test, card["params"], normalization)
-    per_image = _score(tf, test, reconstructions, rates)
-    summary = summarize(per_image, _model_identity(card, evaluation), dataset.meta.get("class_names"))
-    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples)
-    return summary
+        floats = family.reconstruct(codec.model, test, card["params"], codec.normalization)
+        unquantized = per_image_metrics(tf, test.images, floats)
+        extra["unquantized_metrics"] = {name: _finite_or_none(unquantized[name].mean()) for name in METRICS}
+    else:
+        codec = CompressiveCodec.from_model_dir(model_path, (evaluation or {}).get("point"))
+        extra["coding"] = {
+            "quantized": "the latent (and hyper-latent) by rounding, as in training's noise proxy",
+            "entropy_coder": "the model's learned entropy model, tensorflow-compression range coder",
+        }
+    reconstructions, rates = code_images(codec, test.images, estimate=True)
+    method = _model_identity(card, evaluation)
+    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra)
 
 
-def evaluate_classical(
-    codec_name: str,
-    quality: int,
-    baseline: str,
-    dataset_name: str,
+def evaluate_baseline(
+    evaluation: dict[str, Any],
     dataset: PreparedDataset,
     threads: int,
     out_dir: str | Path,
     samples: int,
+    coder: str | Path | None = None,
+    classifier: str | Path | None = None,
 ) -> dict[str, Any]:
-    """A classical codec at one quality on the test split, in the same schema as the models."""
+    """A classical codec (JPEG/WebP/AVIF at a quality, PCA at a step) on the test split."""
     from aecompress.codecs import classical_codec
+    from aecompress.codecs.pca import PcaCodec
 
     tf = import_tensorflow(threads)
-    codec = classical_codec(codec_name, quality)
-    test = dataset.splits["test"]
-    reconstructions, rates = code_images(codec, test.images)
-    per_image = _score(tf, test, reconstructions, rates)
+    point, codec_name = evaluation["point"], evaluation["codec"]
+    if codec_name == "pca":
+        codec = PcaCodec.from_file(coder, point["step"], evaluation["baseline"])
+        params, trained_on = dict(point, block_size=codec.block_size), codec.trained_on
+        coding = {
+            "quantized": f"the leading {codec.components} PCA coefficients of each {codec.block_size}x"
+            f"{codec.block_size} block",
+            "quantizer": f"uniform, step {codec.step:g} (8-bit pixel units)",
+            "prior": "one smoothed histogram per component, counted on training blocks",
+            "entropy_coder": "tensorflow-compression range coder, 16-bit CDFs, overflow escape",
+        }
+    else:
+        codec = classical_codec(codec_name, point["quality"])
+        params, coding = {"quality": point["quality"], **codec.save_options()}, None
+        trained_on = None
+    reconstructions, rates = code_images(codec, dataset.splits["test"].images, estimate=codec_name == "pca")
     method = {
-        "method": f"{baseline}_quality-{quality}",
+        "method": evaluation.get("id", codec.method),
         "kind": "classical",
         "variant": None,
         "family": codec_name,
-        "experiment": baseline,
-        "dataset": dataset_name,
-        "trained_on": None,
-        "operating_point": {"quality": quality},
-        "params": {"quality": quality, **codec.save_options()},
+        "experiment": evaluation["baseline"],
+        "dataset": evaluation["dataset"],
+        "trained_on": trained_on,
+        "operating_point": point,
+        "params": params,
         "preprocessing": None,
         "nominal_compression_ratio": None,
         "nominal_ratio_definition": None,
         "parameter_count": None,
     }
-    summary = summarize(per_image, method, dataset.meta.get("class_names"))
-    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples)
-    return summary
+    extra = {"coding": coding, "unquantized_metrics": None}
+    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra)

@@ -75,34 +75,60 @@ class Evaluation:
     dataset: str = ""
     codec: str | None = None
     baseline: str | None = None
+    # A fitted coder file the evaluation needs: a latent coder (autoencoders trained without a
+    # rate) or a PCA basis with its priors; None for codecs that need no fitting.
+    coder: str | None = None
+    # The classifier folder that scores the reconstructions, when the config has one for `dataset`.
+    classifier: str | None = None
+
+
+# Families coded through a quantized latent and a fitted prior (codecs.latent.LATENT_FAMILIES).
+LATENT_FAMILIES = ("dense", "deep-cae", "linear-latent-cae", "rate-cae")
+
+
+def _suffix(point: dict[str, Any]) -> str:
+    return "_".join(f"{k}-{_format_value(v)}" for k, v in point.items())
 
 
 def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
     from aecompress.models import get_family
 
+    classifiers = {
+        c["dataset"]: classifier_file(c["dataset"], "model") for c in config.get("classifiers", [])
+    }
     out = {}
     for variant in all_variants(config).values():
+        coder = model_file(variant.id, "latent_coder.npz") if variant.family in LATENT_FAMILIES else None
         for point in get_family(variant.family).operating_points(variant.params):
-            suffix = "_".join(f"{k}-{_format_value(v)}" for k, v in point.items())
-            evaluation_id = f"{variant.id}_{suffix}" if suffix else variant.id
-            out[evaluation_id] = Evaluation(evaluation_id, variant.id, point, variant.test_dataset)
-    for baseline in config.get("baselines", []):
-        for quality in baseline["qualities"]:
-            evaluation_id = f"{baseline['name']}_quality-{quality}"
+            evaluation_id = f"{variant.id}_{_suffix(point)}" if point else variant.id
             out[evaluation_id] = Evaluation(
-                evaluation_id,
-                None,
-                {"quality": quality},
-                baseline["dataset"],
-                baseline["codec"],
-                baseline["name"],
+                evaluation_id, variant.id, point, variant.test_dataset, coder=coder,
+                classifier=classifiers.get(variant.test_dataset),
+            )  # fmt: skip
+    for baseline in config.get("baselines", []):
+        name, dataset = baseline["name"], baseline["dataset"]
+        if baseline["codec"] == "pca":
+            points = [{"step": float(step)} for step in baseline["pca"]["steps"]]
+            coder = pca_file(name)
+        else:
+            points, coder = [{"quality": q} for q in baseline["qualities"]], None
+        for point in points:
+            evaluation_id = f"{name}_{_suffix({k: f'{v:g}' for k, v in point.items()})}"
+            out[evaluation_id] = Evaluation(
+                evaluation_id, None, point, dataset, baseline["codec"], name, coder, classifiers.get(dataset)
             )
     return out
+
+
+def pca_fit_dataset(baseline: dict[str, Any]) -> str:
+    return baseline["pca"]["fit_dataset"] or baseline["dataset"]
 
 
 def used_datasets(config: dict[str, Any]) -> list[str]:
     names = {e["dataset"] for e in config["experiments"]}
     names |= {e["test_dataset"] for e in config["experiments"] if e.get("test_dataset")}
+    names |= {pca_fit_dataset(b) for b in config.get("baselines", []) if b["codec"] == "pca"}
+    names |= {c["dataset"] for c in config.get("classifiers", [])}
     return sorted(names | {b["dataset"] for b in config.get("baselines", [])})
 
 
@@ -114,6 +140,16 @@ def prepared_dataset_path(dataset: str) -> str:
 def model_file(variant_id: str, name: str) -> str:
     """A file of a trained variant: model (a SavedModel folder), history.csv or model.json."""
     return f"{RESULTS}/models/{variant_id}/{name}"
+
+
+def pca_file(baseline: str) -> str:
+    """The fitted basis and priors of a PCA baseline."""
+    return f"{RESULTS}/baselines/{baseline}/pca.npz"
+
+
+def classifier_file(dataset: str, name: str) -> str:
+    """A file of the classifier of a labelled dataset: model (a SavedModel folder) or classifier.json."""
+    return f"{RESULTS}/classifiers/{dataset}/{name}"
 
 
 def checkpoint_dir(variant_id: str) -> str:
@@ -155,10 +191,20 @@ def report_variant_files(evaluations: list[Evaluation]) -> list[dict[str, str]]:
 def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
     """Benchmark files of every job the report summarises, by rule."""
     variants = list(all_variants(config))
+    evaluations = all_evaluations(config).values()
     return {
         "prepare_dataset": [benchmark_path("prepare_dataset", d) for d in used_datasets(config)],
         "train": [benchmark_path("train", v) for v in variants],
-        "evaluate": [benchmark_path("evaluate", e) for e in all_evaluations(config)],
+        "train_classifier": [
+            benchmark_path("train_classifier", c["dataset"]) for c in config.get("classifiers", [])
+        ],
+        "fit_latent_coder": sorted(
+            {benchmark_path("fit_latent_coder", e.variant) for e in evaluations if e.coder and e.variant}
+        ),
+        "fit_pca": [
+            benchmark_path("fit_pca", b["name"]) for b in config.get("baselines", []) if b["codec"] == "pca"
+        ],
+        "evaluate": [benchmark_path("evaluate", e.id) for e in evaluations],
     }
 
 

@@ -36,10 +36,20 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
             "kind": summary.get("kind", "learned"),
             "nominal_ratio": summary["nominal_compression_ratio"],
             "bpp": summary.get("bpp"),
+            "raw_bpp": summary.get("raw_bpp"),
+            "header_bpp": summary.get("header_bpp"),
+            "real_over_estimated": summary.get("real_over_estimated_bits"),
             "parameters": summary["parameter_count"],
+            "summary": path,
             **{f"param_{k}": v for k, v in summary["params"].items()},
             **summary["metrics"],
         }
+        for name, value in (summary.get("unquantized_metrics") or {}).items():
+            row[f"float_latent_{name}"] = value
+        classification = summary.get("classification") or {}
+        row["accuracy"] = classification.get("accuracy_reconstructed")
+        row["accuracy_original"] = classification.get("accuracy_original")
+        row["accuracy_ratio"] = classification.get("accuracy_ratio")
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -54,7 +64,90 @@ def plot_rate_distortion(results: pd.DataFrame, ax, metric: str, label: str) -> 
     ax.set_xlabel("bits per pixel (real files)")
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="x-small")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="x-small")
+    else:
+        ax.text(0.5, 0.5, f"{label}: undefined for these images", ha="center", transform=ax.transAxes)
+
+
+def nominal_versus_real(results: pd.DataFrame) -> pd.DataFrame:
+    """What the papers' "compression ratio" costs in bits: nominal ratio next to the real file's.
+
+    For the autoencoders trained without a rate, whose latents were quantized and range-coded:
+    real ratio = uncompressed bits (8 per value) / coded bits, and the PSNR lost to quantizing
+    the latent (float latent vs decoded file).
+    """
+    rows = results[results["nominal_ratio"].notna() & results["bpp"].notna()]
+    if rows.empty or "float_latent_psnr" not in rows:
+        return pd.DataFrame()
+    rows = rows[rows["float_latent_psnr"].notna()]
+    table = pd.DataFrame(
+        {
+            "method": rows["method"],
+            "dataset": rows["dataset"],
+            "nominal ratio (values)": rows["nominal_ratio"],
+            "real bpp": rows["bpp"],
+            "of which header": rows["header_bpp"],
+            "real ratio (bits)": rows["raw_bpp"] / rows["bpp"],
+            "real ratio without header": rows["raw_bpp"] / (rows["bpp"] - rows["header_bpp"]),
+            "PSNR float latent": rows["float_latent_psnr"],
+            "PSNR decoded file": rows["psnr"],
+            "real / estimated bits": rows["real_over_estimated"],
+        }
+    )
+    return table.sort_values(["dataset", "nominal ratio (values)"], ascending=[True, False]).reset_index(
+        drop=True
+    )
+
+
+def accuracy_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Classifier accuracy on each method's reconstructions, with its rate and ratio to originals."""
+    rows = results[results["accuracy"].notna()] if "accuracy" in results else results.iloc[:0]
+    columns = ["method", "dataset", "kind", "nominal_ratio", "bpp", "psnr", "accuracy_original", "accuracy",
+               "accuracy_ratio"]  # fmt: skip
+    return rows[columns].sort_values(["dataset", "bpp"]).reset_index(drop=True)
+
+
+def per_class_accuracy(summary_paths: list[str]) -> pd.DataFrame:
+    """Rows: methods (plus 'original'); columns: classes; values: classifier accuracy."""
+    rows = {}
+    for path in summary_paths:
+        summary = json.loads(Path(path).read_text())
+        classification = summary.get("classification")
+        if classification:
+            rows.setdefault(f"original ({summary['dataset']})", classification["per_class_accuracy_original"])
+            rows[summary["method"]] = classification["per_class_accuracy_reconstructed"]
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def plot_equal_rate(summary_path: str, fig, codec: str = "jpeg") -> None:
+    """The first test image: original | the method | JPEG at equal bpp | JPEG at equal PSNR.
+
+    JPEG is searched over every quality on this very image (comparisons.equal_rate_or_quality).
+    """
+    from aecompress.comparisons import equal_rate_or_quality
+
+    summary = json.loads(Path(summary_path).read_text())
+    folder = Path(summary_path).parent
+    names, originals, reconstructions = load_samples(str(folder / "samples.npz"))
+    row = pd.read_csv(folder / "per_image.csv").iloc[0]
+    original = originals[0]
+    at_rate = equal_rate_or_quality(original, float(row["bpp"]), "bpp", codec)
+    at_quality = equal_rate_or_quality(original, float(row["psnr"]), "psnr", codec)
+    panels = [
+        ("original", original),
+        (f"{summary['method']}\n{row['bpp']:.3f} bpp, {row['psnr']:.2f} dB", reconstructions[0]),
+        (f"{codec} q={at_rate['quality']} (equal rate)\n{at_rate['bpp']:.3f} bpp, {at_rate['psnr']:.2f} dB",
+         at_rate["reconstruction"]),
+        (f"{codec} q={at_quality['quality']} (equal PSNR)\n{at_quality['bpp']:.3f} bpp, "
+         f"{at_quality['psnr']:.2f} dB", at_quality["reconstruction"]),
+    ]  # fmt: skip
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (label, image) in zip(axes, panels, strict=True):
+        ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+        ax.set_title(label, fontsize="x-small")
+        ax.axis("off")
+    fig.suptitle(f"{summary['dataset']}: test image {names[0]}", fontsize="small")
 
 
 def ratio_label(ratio: float) -> str:
@@ -62,7 +155,10 @@ def ratio_label(ratio: float) -> str:
 
 
 def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
-    """The MNIST paper's Table 1: test MSE by nominal compression ratio (rows) and bias (columns)."""
+    """The MNIST paper's Table 1: test MSE by nominal compression ratio (rows) and bias (columns).
+
+    The paper decodes the float latent, so its MSE is used (`float_latent_mse`) where evaluated.
+    """
     dense = results[results["family"] == "dense"].copy()
     if dense.empty:
         return pd.DataFrame()
@@ -76,7 +172,7 @@ def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
     table = dense.pivot_table(
         index=["dataset", "param_latent_units", "nominal_ratio"],
         columns="bias",
-        values="mse",
+        values="float_latent_mse" if "float_latent_mse" in dense else "mse",
         aggfunc="first",
     )
     table = table.sort_index(level=["dataset", "nominal_ratio"], ascending=[True, False])
@@ -108,7 +204,8 @@ def per_class_mse(summary_paths: list[str]) -> pd.DataFrame:
         if summary.get("per_class_mse"):
             rows[summary["method"]] = summary["per_class_mse"]
             ratios[summary["method"]] = summary["nominal_compression_ratio"]
-    order = sorted(rows, key=lambda m: (-ratios[m], m))
+    # Models by falling nominal ratio, then the baselines (which have none) by name.
+    order = sorted(rows, key=lambda m: (ratios[m] is None, -(ratios[m] or 0), m))
     return pd.DataFrame.from_dict(rows, orient="index").reindex(order)
 
 

@@ -109,13 +109,27 @@ for name, path in sorted(datasets.items()):
     plt.show()
 
 # %% [markdown]
-# ## Test-set results of every variant
+# ## Test-set results of every rate point
 # Nominal ratio is the papers' "compression ratio": input values per vector divided by latent
 # units, counting each float latent as one value. It is not a bit count. bpp is measured from
-# real range-coded bitstreams (compressive autoencoders only, for now).
+# real files for every method: compressive autoencoders range-code their latents with their
+# learned entropy models; the other autoencoders quantize their latent and range-code it with a
+# prior counted on training latents (`evaluation.latent_coding`); PCA codes quantized block
+# coefficients the same way; JPEG/WebP are Pillow's. Metrics are of the decoded files.
 
 # %%
-columns = ["method", "dataset", "nominal_ratio", "bpp", "parameters", "mse", "psnr", "ssim", "ms_ssim"]
+columns = [
+    "method",
+    "dataset",
+    "nominal_ratio",
+    "bpp",
+    "parameters",
+    "mse",
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "accuracy",
+]
 display(
     results[columns].sort_values(["dataset", "nominal_ratio"], ascending=[True, False]).reset_index(drop=True)
 )
@@ -152,8 +166,73 @@ else:
     display(bd)
 
 # %% [markdown]
+# ## Nominal compression ratio vs real bits
+# The papers behind the dense and convolutional autoencoders report a ratio of values; here is
+# what their latents cost as real files. Real ratio = uncompressed bits (8 per pixel value) /
+# coded bits, with and without the container header (which dominates on tiny images: on an 8x8
+# digit each header byte is 0.125 bpp). The PSNR columns show what quantizing the latent costs:
+# the float latent the papers decode, and the decoded file.
+
+# %%
+nominal = report.nominal_versus_real(results)
+if nominal.empty:
+    display(Markdown("_No autoencoder with a quantized latent in this run._"))
+else:
+    codings = {
+        json.dumps(json.loads(Path(p).read_text())["coding"], sort_keys=True)
+        for p in results.loc[results["float_latent_psnr"].notna(), "summary"]
+    }
+    for coding in sorted(codings):
+        display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in json.loads(coding).items())))
+    display(nominal)
+
+# %% [markdown]
+# ## Classifier accuracy on reconstructions (CIFAR-10 paper, Fig. 4)
+# A LeNet-5 trained on the original training images of the dataset (config `classifiers`)
+# classifies the original test images and every method's decoded test images. Accuracy ratio =
+# accuracy on reconstructions / accuracy on originals.
+
+# %%
+accuracy = report.accuracy_table(results)
+if accuracy.empty:
+    display(Markdown("_No classifier in this run (config key `classifiers`)._"))
+else:
+    for dataset_name, subset in accuracy.groupby("dataset"):
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        for experiment, curve in results[results["method"].isin(subset["method"])].groupby("experiment"):
+            curve = curve.sort_values("bpp")
+            style = "--" if curve["kind"].iloc[0] == "classical" else "-"
+            ax.plot(curve["bpp"], curve["accuracy_ratio"], style, marker="o", markersize=3, label=experiment)
+        ax.set_xlabel("bits per pixel (real files)")
+        ax.set_ylabel("accuracy ratio")
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+        ax.set_title(f"{dataset_name}: classifier accuracy on reconstructions / on originals")
+        plt.show()
+    display(accuracy)
+    display(report.per_class_accuracy(summary_paths))
+
+# %% [markdown]
+# ## Equal-rate and equal-quality comparisons against JPEG
+# For one rate point of every learned experiment (its median bpp) and the first test image:
+# the method's decoded image next to JPEG at the same bpp and at the same PSNR, each found by
+# trying every JPEG quality on that image.
+
+# %%
+learned = results[(results["kind"] == "learned") & results["bpp"].notna()]
+if learned.empty:
+    display(Markdown("_No learned method with a bitstream in this run._"))
+for _, curve in learned.groupby("experiment"):
+    chosen = curve.sort_values("bpp").iloc[(len(curve) - 1) // 2]
+    fig = plt.figure(figsize=(11, 3.4))
+    report.plot_equal_rate(chosen["summary"], fig)
+    plt.show()
+
+# %% [markdown]
 # ## MSE by compression ratio and bias (MNIST paper, Table 1)
-# Test MSE ([0, 1] scale) of the dense autoencoders, with and without trainable bias.
+# Test MSE ([0, 1] scale) of the dense autoencoders, with and without trainable bias, decoding
+# the float latent as the paper does (the decoded files' MSE is in the tables above).
 
 # %%
 table1 = report.mse_by_ratio_and_bias(results)

@@ -23,6 +23,8 @@ DATASETS = plan.used_datasets(config)
 RESOURCES = config["resources"]
 BENCHMARKS = plan.job_benchmarks(config)
 DOWNLOADS = plan.downloads(config)
+BASELINES = {b["name"]: b for b in config["baselines"]}
+CLASSIFIERS = {c["dataset"]: c for c in config["classifiers"]}
 FILENAMES = sorted({name for files in DOWNLOADS.values() for name in files})
 ENV = "../../envs/aecompress.yaml"
 
@@ -32,6 +34,7 @@ wildcard_constraints:
     variant="|".join(re.escape(v) for v in VARIANTS),
     evaluation="|".join(re.escape(e) for e in EVALUATIONS),
     filename="|".join(re.escape(f) for f in FILENAMES) or "(?!)",
+    baseline="|".join(re.escape(b) for b in BASELINES) or "(?!)",
 
 
 def all_targets():
@@ -55,11 +58,21 @@ def variant_record(wildcards):
     return dataclasses.asdict(VARIANTS[wildcards.variant])
 
 
+def pca_fit_dataset(wildcards):
+    return plan.prepared_dataset_path(
+        plan.pca_fit_dataset(BASELINES[wildcards.baseline])
+    )
+
+
 def evaluation_inputs(wildcards):
-    """The test set, and for a trained variant its model folder and card."""
+    """The test set; a trained variant's model folder and card; a fitted coder; a classifier."""
     evaluation = EVALUATIONS[wildcards.evaluation]
     inputs = {"dataset": plan.prepared_dataset_path(evaluation.dataset)}
     if evaluation.variant is not None:
         inputs["model"] = plan.model_file(evaluation.variant, "model")
         inputs["card"] = plan.model_file(evaluation.variant, "model.json")
+    if evaluation.coder is not None:
+        inputs["coder"] = evaluation.coder
+    if evaluation.classifier is not None:
+        inputs["classifier"] = evaluation.classifier
     return inputs

@@ -22,3 +22,27 @@ rule train:
         checkpoint_dir=lambda wildcards: plan.checkpoint_dir(wildcards.variant),
     script:
         "../scripts/train_model.py"
+
+
+rule train_classifier:
+    input:
+        dataset=plan.prepared_dataset_path("{dataset}"),
+    output:
+        model=directory(plan.classifier_file("{dataset}", "model")),
+        card=plan.classifier_file("{dataset}", "classifier.json"),
+    log:
+        "logs/train_classifier/{dataset}.log",
+    benchmark:
+        plan.benchmark_path("train_classifier", "{dataset}")
+    conda:
+        ENV
+    threads: RESOURCES["train"]["threads"]
+    resources:
+        mem_mb=RESOURCES["train"]["mem_mb"],
+        runtime=RESOURCES["train"]["runtime"],
+        gpu=RESOURCES["train"]["gpu"],
+    params:
+        options=lambda wildcards: CLASSIFIERS[wildcards.dataset],
+        seed=config["seed"],
+    script:
+        "../scripts/train_classifier.py"

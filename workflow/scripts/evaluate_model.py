@@ -1,34 +1,23 @@
-"""Snakemake entry point: evaluate one rate point (a trained variant or a classical codec) on a test split."""
+"""Snakemake entry point: evaluate one rate point (a trained variant or a baseline codec) on a test split."""
 
 from pathlib import Path
 
-from aecompress.evaluation import evaluate_classical, evaluate_variant
+from aecompress.evaluation import evaluate_baseline, evaluate_variant
 from aecompress.images import PreparedDataset
 from aecompress.runtime import output_to_log
 
 evaluation = snakemake.params.evaluation
+inputs = snakemake.input
 with output_to_log(snakemake.log[0]):
-    dataset = PreparedDataset.load(snakemake.input.dataset)
-    out_dir = Path(snakemake.output.summary).parent
+    common = {
+        "dataset": PreparedDataset.load(inputs.dataset),
+        "threads": snakemake.threads,
+        "out_dir": Path(snakemake.output.summary).parent,
+        "samples": snakemake.params.samples,
+        "classifier": inputs.get("classifier"),
+    }
     if evaluation["variant"] is None:
-        summary = evaluate_classical(
-            codec_name=evaluation["codec"],
-            quality=evaluation["point"]["quality"],
-            baseline=evaluation["baseline"],
-            dataset_name=evaluation["dataset"],
-            dataset=dataset,
-            threads=snakemake.threads,
-            out_dir=out_dir,
-            samples=snakemake.params.samples,
-        )
+        summary = evaluate_baseline(evaluation, coder=inputs.get("coder"), **common)
     else:
-        summary = evaluate_variant(
-            model_path=snakemake.input.model,
-            card_path=snakemake.input.card,
-            dataset=dataset,
-            threads=snakemake.threads,
-            out_dir=out_dir,
-            samples=snakemake.params.samples,
-            evaluation=evaluation,
-        )
+        summary = evaluate_variant(inputs.model, inputs.card, evaluation=evaluation, **common)
     print(f"{summary['method']}: bpp {summary['bpp']}, {summary['metrics']}")

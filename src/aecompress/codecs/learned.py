@@ -123,3 +123,17 @@ class CompressiveCodec(Codec):
 
         suffix = f"_{self.width}" if self.family == "slimcae" else ""
         return float(getattr(self.model, f"estimate_bits{suffix}")(tf.constant(image)))
+
+
+def learned_codec(model_dir: str | Path, point: dict[str, Any] | None = None) -> Codec:
+    """The codec of any trained variant: its range coder, or its quantized latent (codecs.latent)."""
+    from aecompress.codecs.latent import LATENT_FAMILIES, LatentCodec
+
+    card_path = Path(model_dir).parent / "model.json"
+    try:
+        family = json.loads(card_path.read_text())["family"]
+    except (OSError, ValueError, KeyError) as err:
+        raise ValueError(f"{card_path}: the model card of {model_dir} cannot be read ({err})") from err
+    if family in LATENT_FAMILIES:
+        return LatentCodec.from_model_dir(model_dir)
+    return CompressiveCodec.from_model_dir(model_dir, point)

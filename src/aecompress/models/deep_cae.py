@@ -14,7 +14,14 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from aecompress.models.layers import conv, padded_autoencoder, padding_of
+from aecompress.models.layers import (  # noqa: F401
+    coded_shape,
+    conv,
+    decode_latents,
+    encode_latents,
+    padded_autoencoder,
+    padding_of,
+)
 from aecompress.models.layers import reconstruct_images as reconstruct  # noqa: F401  (the family interface)
 from aecompress.models.layers import whole_images as training_pixels  # noqa: F401
 from aecompress.preprocessing import Normalization

@@ -97,3 +97,50 @@ def reconstruct(
         decoded = _decode(model, image_to_blocks(image, block), normalization, batch_size)
         out.append(blocks_to_image(decoded, *image.shape[:2]))
     return out
+
+
+def encode_latents(
+    model: tf.keras.Model, images: np.ndarray, params: dict[str, Any], normalization: Normalization
+) -> np.ndarray:
+    """uint8 (N, H, W, C) of one size -> sigmoid latents (N, units), or (N, blocks, units).
+
+    Direct calls, not `predict`: a codec codes one image at a time, and predict's per-call
+    overhead would dominate.
+    """
+    encoder = model.get_layer("encoder")
+    block = params.get("block_size")
+    if block is None:
+        return encoder(normalization.forward(images), training=False).numpy()
+    vectors = np.concatenate([image_to_blocks(image, block) for image in images])
+    latents = encoder(normalization.forward(vectors), training=False).numpy()
+    return latents.reshape(len(images), -1, latents.shape[-1])
+
+
+def decode_latents(
+    model: tf.keras.Model,
+    latents: np.ndarray,
+    image_shape: tuple[int, int, int],
+    params: dict[str, Any],
+    normalization: Normalization,
+) -> np.ndarray:
+    """Latents from encode_latents -> uint8 images (N, H, W, C)."""
+    decoder = model.get_layer("decoder")
+    block = params.get("block_size")
+    if block is None:
+        return normalization.inverse(decoder(latents, training=False).numpy())
+    decoded = decoder(latents.reshape(-1, latents.shape[-1]), training=False).numpy()
+    blocks = normalization.inverse(decoded).reshape(len(latents), -1, *decoded.shape[1:])
+    return np.stack([blocks_to_image(b, *image_shape[:2]) for b in blocks])
+
+
+def coded_shape(model: tf.keras.Model, params: dict[str, Any], image_shape: tuple[int, int, int]) -> tuple:
+    """(units,) for a whole-image model, (blocks, units) for a block model."""
+    vector = tuple(model.input_shape[1:])
+    block = params.get("block_size")
+    expected = tuple(image_shape) if block is None else (block, block, image_shape[2])
+    if vector != expected:
+        raise ValueError(f"this model codes {vector} inputs, not {expected} (from an image of {image_shape})")
+    if block is None:
+        return (params["latent_units"],)
+    blocks = -(-image_shape[0] // block) * -(-image_shape[1] // block)
+    return blocks, params["latent_units"]

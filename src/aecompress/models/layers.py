@@ -102,3 +102,44 @@ def reconstruct_images(
             for j, i in enumerate(chunk):
                 out[i] = decoded[j]
     return out
+
+
+# The latent interface (codecs.latent): the padded conv families expose their encoder and decoder
+# sub-models, so a codec can quantize what the encoder emits and decode it after range coding.
+
+
+def encode_latents(
+    model: tf.keras.Model, images: np.ndarray, params: dict[str, Any], normalization: Normalization
+) -> np.ndarray:
+    """uint8 (N, H, W, C) of one size -> the encoder's float latents (N, ..., channels)."""
+    padded = model.get_layer("pad")(normalization.forward(images))
+    return model.get_layer("encoder")(padded, training=False).numpy()
+
+
+def decode_latents(
+    model: tf.keras.Model,
+    latents: np.ndarray,
+    image_shape: tuple[int, int, int],
+    params: dict[str, Any],
+    normalization: Normalization,
+) -> np.ndarray:
+    """Float latents (N, ...) -> uint8 images (N, H, W, C), cropped back to `image_shape`."""
+    decoded = model.get_layer("decoder")(latents, training=False).numpy()
+    return normalization.inverse(decoded[:, : image_shape[0], : image_shape[1]])
+
+
+def coded_shape(model: tf.keras.Model, params: dict[str, Any], image_shape: tuple[int, int, int]) -> tuple:
+    """The latent shape of one image of `image_shape` (so a decoder needs only H, W and C)."""
+    from aecompress.preprocessing import padded_size
+
+    fixed = tuple(model.input_shape[1:3])
+    if None not in fixed and fixed != tuple(image_shape[:2]):
+        raise ValueError(
+            f"this model codes {fixed[0]}x{fixed[1]} images only, not {image_shape[0]}x{image_shape[1]}"
+        )
+    if model.input_shape[3] != image_shape[2]:
+        raise ValueError(
+            f"this model codes {model.input_shape[3]}-channel images, not {image_shape[2]}-channel ones"
+        )
+    height, width = padded_size(image_shape[0], image_shape[1], model.get_layer("pad").multiple)
+    return tuple(model.get_layer("encoder").compute_output_shape((1, height, width, image_shape[2]))[1:])
