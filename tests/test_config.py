@@ -21,6 +21,10 @@ def test_defaults_are_filled_from_the_schema(minimal_config):
         "huber_delta": 1.0,
         "early_stopping_patience": None,
         "mixed_precision": False,
+        "warmup_steps": 0,
+        "decay": "none",
+        "final_learning_rate_fraction": 0.01,
+        "clip_global_norm": None,
     }
     assert experiment["params"] == {"latent_units": 32, "use_bias": True, "block_size": None}
     assert config["resources"]["train"]["gpu"] == 0

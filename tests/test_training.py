@@ -153,3 +153,22 @@ def test_a_diverging_run_fails_clearly_and_writes_nothing(setup, tmp_path):
             exploding, dataset, seed=0, threads=2, out_dir=tmp_path / "m", checkpoint_dir=tmp_path / "c"
         )
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == []
+
+
+def test_learning_rate_warms_up_and_decays_over_the_step_budget(tf):
+    from aecompress.training import learning_rate_schedule
+
+    settings = {
+        "learning_rate": 1e-3,
+        "warmup_steps": 100,
+        "decay": "cosine",
+        "final_learning_rate_fraction": 0.1,
+    }
+    schedule = learning_rate_schedule(tf, settings, total_steps=2000)
+    rates = {step: float(schedule(step)) for step in (0, 50, 100, 1050, 2000)}
+    assert rates[0] == 0 and rates[50] == pytest.approx(5e-4) and rates[100] == pytest.approx(1e-3)
+    assert rates[1050] == pytest.approx(0.55e-3, rel=1e-3) and rates[2000] == pytest.approx(1e-4)
+    constant = {**settings, "warmup_steps": 0, "decay": "none"}
+    assert learning_rate_schedule(tf, constant, 2000) == 1e-3
+    warm_only = learning_rate_schedule(tf, {**settings, "decay": "none"}, 2000)
+    assert float(warm_only(1999)) == pytest.approx(1e-3)

@@ -122,6 +122,33 @@ def training_data(tf, family, variant: Variant, split: ImageSet, normalization, 
     return array_batches(tf, pixels, batch_size, None if validation else seed, normalization)
 
 
+def steps_per_epoch(tf, batches, variant: Variant, batch_size: int) -> int:
+    """Optimizer steps in one epoch: the pipeline's length, or per_epoch patches / batch size."""
+    cardinality = int(batches.cardinality().numpy())
+    if cardinality > 0:
+        return cardinality
+    return -(-variant.preprocessing["patches"]["per_epoch"] // batch_size)
+
+
+def learning_rate_schedule(tf, settings: dict[str, Any], total_steps: int):
+    """The configured learning rate: constant, or linear warm-up then constant or cosine decay.
+
+    The decay spans the whole step budget, so a short CPU run ends as annealed as a long
+    cluster run (a fixed rate that suits 1M steps barely moves a 2,000-step run).
+    """
+    peak, warmup = settings["learning_rate"], settings["warmup_steps"]
+    if not warmup and settings["decay"] == "none":
+        return peak
+    alpha = settings["final_learning_rate_fraction"] if settings["decay"] == "cosine" else 1.0
+    return tf.keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0 if warmup else peak,
+        decay_steps=max(1, total_steps - warmup),
+        alpha=alpha,
+        warmup_target=peak if warmup else None,
+        warmup_steps=warmup,
+    )
+
+
 def _history_table(csv_path: Path) -> pd.DataFrame:
     """Keras's CSV log (appended across resumed runs) -> one row per epoch, 1-based, named columns."""
     table = pd.read_csv(csv_path).drop_duplicates("epoch", keep="last").sort_values("epoch")
@@ -162,8 +189,14 @@ def train_variant(
 
     normalization = fit_normalization(variant.preprocessing["normalization"], train)
     model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
+    counter = EpochCounter()
+    batches = training_data(
+        tf, family, variant, train, normalization, job_seed, settings["batch_size"], lambda: counter.epoch
+    )
+    total_steps = settings["epochs"] * steps_per_epoch(tf, batches, variant, settings["batch_size"])
     optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
-        learning_rate=settings["learning_rate"]
+        learning_rate=learning_rate_schedule(tf, settings, total_steps),
+        global_clipnorm=settings["clip_global_norm"],
     )
     if hasattr(family, "compile_model"):  # compressive families own their rate-distortion loss
         family.compile_model(model, optimizer)
@@ -171,10 +204,6 @@ def train_variant(
         loss = reconstruction_loss(tf, settings, normalization, input_shape)
         model.compile(optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")])
 
-    counter = EpochCounter()
-    batches = training_data(
-        tf, family, variant, train, normalization, job_seed, settings["batch_size"], lambda: counter.epoch
-    )
     val_batches = (
         training_data(tf, family, variant, val, normalization, job_seed + 1, 256, None) if len(val) else None
     )
