@@ -46,3 +46,14 @@ def test_table_compares_every_curve_with_the_anchor_on_its_dataset():
     assert table.loc["fp", "bd_rate_psnr_%"] == pytest.approx(-20, abs=1e-6)
     assert matching_quality([0.2, 0.5, 0.9], [10, 50, 90], 0.55) == 50  # by rate
     assert matching_quality([27.0, 31.0, 34.0], [10, 50, 90], 33.0) == 90  # by PSNR
+
+
+def test_a_curve_whose_quality_falls_with_rate_has_no_bd_figure():
+    import pandas as pd
+
+    from aecompress.comparisons import bd_metrics
+
+    anchor = pd.DataFrame({"bpp": [0.2, 0.4, 0.8, 1.6], "psnr": [28.0, 31.0, 34.0, 37.0]})
+    flat = pd.DataFrame({"bpp": [1.04, 1.05, 1.06], "psnr": [27.6, 27.4, 27.5]})
+    result = bd_metrics(anchor, flat, "psnr")
+    assert result["bd_rate"] is None and result["monotone"] is False and result["reliable"] is False

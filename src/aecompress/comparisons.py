@@ -44,8 +44,14 @@ def bd_metrics(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> dict[st
         "bd_quality": None,
         "overlap": None,
         "reliable": False,
+        "monotone": True,
     }
     if min(len(rate_a), len(rate_t)) < MIN_POINTS:
+        return result
+    # Bjontegaard interpolates rate as a function of quality: a curve whose quality does not rise
+    # with its rate (e.g. undertrained models all at one rate) has no BD figure.
+    if (np.diff(quality_a) <= 0).any() or (np.diff(quality_t) <= 0).any():
+        result["monotone"] = False
         return result
     share = overlap(quality_a, quality_t)
     result["overlap"] = share
