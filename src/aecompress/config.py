@@ -104,7 +104,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def _cross_checks(config: dict[str, Any]) -> list[str]:
     from aecompress.datasets import check_dataset_options
-    from aecompress.models import check_variant
+    from aecompress.models import check_variant, get_family
     from aecompress.plan import expand_variants
 
     problems: list[str] = []
@@ -139,11 +139,7 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 f"{where}.test_dataset: '{test_dataset}' has {_channels(config, test_dataset)} channels, the "
                 f"training dataset {_channels(config, experiment['dataset'])}; set `channels` on one of them"
             )
-        if experiment["training"]["mixed_precision"] and experiment["family"] in (
-            "factorized-prior",
-            "hyperprior",
-            "slimcae",
-        ):
+        if experiment["training"]["mixed_precision"] and get_family(experiment["family"]).entropy_model:
             problems.append(
                 f"{where}.training.mixed_precision: not supported for compressive autoencoders "
                 "(their entropy models and range coder work in float32)"

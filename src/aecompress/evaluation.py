@@ -211,8 +211,9 @@ def evaluate_variant(
     scored with the float latent the papers report (`unquantized_metrics`). `evaluation` (a
     plan.Evaluation as a dict) names the rate point, e.g. a SlimCAE width.
     """
-    from aecompress.codecs.latent import LATENT_FAMILIES, LatentCodec
+    from aecompress.codecs.latent import LatentCodec
     from aecompress.codecs.learned import CompressiveCodec
+    from aecompress.models import LATENT_FAMILIES
 
     tf = import_tensorflow(threads)
     card = json.loads(Path(card_path).read_text())

@@ -82,10 +82,6 @@ class Evaluation:
     classifier: str | None = None
 
 
-# Families coded through a quantized latent and a fitted prior (codecs.latent.LATENT_FAMILIES).
-LATENT_FAMILIES = ("dense", "deep-cae", "linear-latent-cae", "rate-cae")
-
-
 def _suffix(point: dict[str, Any]) -> str:
     return "_".join(f"{k}-{_format_value(v)}" for k, v in point.items())
 
@@ -98,8 +94,9 @@ def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
     }
     out = {}
     for variant in all_variants(config).values():
-        coder = model_file(variant.id, "latent_coder.npz") if variant.family in LATENT_FAMILIES else None
-        for point in get_family(variant.family).operating_points(variant.params):
+        family = get_family(variant.family)
+        coder = None if family.entropy_model else model_file(variant.id, "latent_coder.npz")
+        for point in family.operating_points(variant.params):
             evaluation_id = f"{variant.id}_{_suffix(point)}" if point else variant.id
             out[evaluation_id] = Evaluation(
                 evaluation_id, variant.id, point, variant.test_dataset, coder=coder,

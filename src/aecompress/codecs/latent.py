@@ -23,8 +23,8 @@ import numpy as np
 from aecompress.codecs import Codec
 from aecompress.codecs.container import ContainerError, Header
 from aecompress.codecs.entropy import HistogramPrior, UniformQuantizer
+from aecompress.models import LATENT_FAMILIES
 
-LATENT_FAMILIES = ("dense", "deep-cae", "linear-latent-cae", "rate-cae")
 CODER_FILE = "latent_coder.npz"
 
 

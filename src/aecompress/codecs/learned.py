@@ -17,8 +17,7 @@ import numpy as np
 
 from aecompress.codecs import Codec
 from aecompress.codecs.container import ContainerError, Header
-
-COMPRESSIVE_FAMILIES = ("factorized-prior", "hyperprior", "slimcae")
+from aecompress.models import COMPRESSIVE_FAMILIES
 
 
 def model_hash(model_dir: str | Path) -> bytes:
@@ -127,7 +126,8 @@ class CompressiveCodec(Codec):
 
 def learned_codec(model_dir: str | Path, point: dict[str, Any] | None = None) -> Codec:
     """The codec of any trained variant: its range coder, or its quantized latent (codecs.latent)."""
-    from aecompress.codecs.latent import LATENT_FAMILIES, LatentCodec
+    from aecompress.codecs.latent import LatentCodec
+    from aecompress.models import LATENT_FAMILIES
 
     card_path = Path(model_dir).parent / "model.json"
     try:

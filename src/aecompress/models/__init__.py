@@ -20,6 +20,9 @@ class ModelFamily:
     check: Callable[[dict[str, Any], dict[str, Any], Any], list[str]]  # (params, preprocessing, source)
     # The rate points one trained model is evaluated at (SlimCAE: one per width).
     operating_points: Callable[[dict[str, Any]], list[dict[str, Any]]] = lambda params: [{}]
+    # True: trained with a learned entropy model and range coder of its own (compressive AEs);
+    # False: its latent is quantized and coded with a prior fitted after training (codecs.latent).
+    entropy_model: bool = False
 
     def implementation(self):
         return importlib.import_module(self.module)
@@ -128,6 +131,7 @@ FAMILIES: dict[str, ModelFamily] = {
         ),
         module="aecompress.models.factorized_prior",
         check=_check_compressive,
+        entropy_model=True,
     ),
     "hyperprior": ModelFamily(
         name="hyperprior",
@@ -137,6 +141,7 @@ FAMILIES: dict[str, ModelFamily] = {
         ),
         module="aecompress.models.hyperprior",
         check=_check_compressive,
+        entropy_model=True,
     ),
     "slimcae": ModelFamily(
         name="slimcae",
@@ -147,9 +152,15 @@ FAMILIES: dict[str, ModelFamily] = {
         ),
         module="aecompress.models.slimcae",
         check=_check_slimcae,
+        entropy_model=True,
         operating_points=lambda params: [{"width": w} for w in params["widths"]],
     ),
 }
+
+
+# Which families write which kind of bitstream (codecs.learned / codecs.latent).
+COMPRESSIVE_FAMILIES = tuple(name for name, family in FAMILIES.items() if family.entropy_model)
+LATENT_FAMILIES = tuple(name for name, family in FAMILIES.items() if not family.entropy_model)
 
 
 def get_family(name: str) -> ModelFamily:
