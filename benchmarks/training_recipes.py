@@ -1,15 +1,23 @@
-"""Benchmark: the cpu-budget preset's training recipe against tfc's plain bls2017 recipe, same steps.
+"""Benchmark: the cpu-budget preset's training recipe against tfc's plain bls2017 recipe, and its ablations.
 
-Runs presets/cpu-budget.yaml through Snakemake twice in scratch folders: once as shipped (the
-project's recipe) and once with the reference recipe of tensorflow-compression's bls2017
-example (Adam 1e-4, constant, no warm-up or clipping), at the same steps, patches and lambdas.
-Prints bpp and PSNR per lambda on Kodak for both, the bpp span of the lambdas, and BD-rate
-against JPEG (PSNR) for both; writes benchmarks/results/training_recipes.json.
+Runs presets/cpu-budget.yaml through Snakemake once, in a scratch folder, with one experiment
+per recipe (same model, patches, batch, steps and test images):
 
-    python benchmarks/training_recipes.py [--steps 2000] [--lambdas 0.0025 0.01 0.04] [--kodak-images 24]
-        [--recipes project reference] [--workdir /tmp/recipes]
+- ``project``: the preset as shipped, at every lambda;
+- ``reference``: tensorflow-compression's bls2017 example (Adam 1e-4, constant, no warm-up or
+  clipping), at every lambda;
+- the ablations, at the middle lambda: the project recipe with one choice changed (peak rate,
+  warm-up, decay, clipping), and the reference recipe at the project's peak rate.
 
-On the 2-core development machine each lambda trains for about 10 minutes at 2,000 steps.
+Prints bpp, PSNR and the rate-distortion cost the model was trained to minimise
+(bpp + lambda * 255^2 * MSE, lower is better) on Kodak per recipe and lambda; the bpp span of
+the lambdas and BD-rate against JPEG (PSNR) for the full curves; writes
+benchmarks/results/training_recipes.json.
+
+    python benchmarks/training_recipes.py [--steps 2000] [--lambdas 0.0025 0.01 0.04]
+        [--ablation-lambda 0.01] [--kodak-images 24] [--recipes project reference ...]
+
+On the 2-core development machine each model trains for about 4.5 minutes at 2,000 steps.
 """
 
 from __future__ import annotations
@@ -28,31 +36,44 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = {"learning_rate": 1e-4, "warmup_steps": 0, "decay": "none", "clip_global_norm": None}
+# name -> (training keys changed from the preset, whether it runs at every lambda)
+RECIPES = {
+    "project": ({}, True),
+    "reference": (REFERENCE, True),
+    "reference-peak-3e-3": ({**REFERENCE, "learning_rate": 3e-3}, False),
+    "peak-1e-3": ({"learning_rate": 1e-3}, False),
+    "peak-1e-2": ({"learning_rate": 1e-2}, False),
+    "no-warmup": ({"warmup_steps": 0}, False),
+    "no-decay": ({"decay": "none"}, False),
+    "no-clip": ({"clip_global_norm": None}, False),
+}
 
 
-def recipe_config(name: str, steps: int, lambdas: list[float], kodak_images: int | None) -> dict:
+def recipes_config(
+    names: list[str], steps: int, lambdas: list[float], ablation_lambda: float, kodak_images: int | None
+) -> dict:
+    """The preset with its one experiment replaced by one experiment per recipe."""
     config = yaml.safe_load((REPO / "presets/cpu-budget.yaml").read_text())
-    experiment = config["experiments"][0]
-    if name == "reference":
-        experiment["training"].update(REFERENCE)
-    steps_per_epoch = (
-        experiment["preprocessing"]["patches"]["per_epoch"] // experiment["training"]["batch_size"]
-    )
-    experiment["training"]["epochs"] = max(1, steps // steps_per_epoch)
-    experiment["grid"]["lmbda"] = lambdas
-    experiment["name"] = f"bls2017-{name}"
+    (template,) = config["experiments"]
+    steps_per_epoch = template["preprocessing"]["patches"]["per_epoch"] // template["training"]["batch_size"]
+    config["experiments"] = []
+    for name in names:
+        changes, full_curve = RECIPES[name]
+        experiment = json.loads(json.dumps(template))
+        experiment["name"] = f"bls2017-{name}"
+        experiment["training"].update(changes, epochs=max(1, steps // steps_per_epoch))
+        experiment["grid"]["lmbda"] = lambdas if full_curve else [ablation_lambda]
+        config["experiments"].append(experiment)
     config["baselines"] = [b for b in config["baselines"] if b["codec"] == "jpeg"]  # the BD anchor only
     kodak = config["datasets"]["kodak"]
-    kodak["mirror"] = (
-        str((REPO / kodak["mirror"]).resolve()) if "://" not in kodak["mirror"] else kodak["mirror"]
-    )
+    if "://" not in kodak["mirror"]:
+        kodak["mirror"] = str((REPO / kodak["mirror"]).resolve())
     if kodak_images:
         kodak["subset"] = kodak_images
     return config
 
 
-def run(name: str, config: dict, workdir: Path) -> tuple[pd.DataFrame, float]:
-    folder = workdir / name
+def run_workflow(config: dict, folder: Path) -> tuple[pd.DataFrame, float]:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     started = time.perf_counter()
@@ -62,7 +83,7 @@ def run(name: str, config: dict, workdir: Path) -> tuple[pd.DataFrame, float]:
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
-        sys.exit(f"{name}: the workflow failed:\n{result.stderr[-3000:]}")
+        sys.exit(f"the workflow in {folder} failed:\n{result.stderr[-3000:]}")
     from aecompress.report import load_summaries
 
     summaries = sorted(str(p) for p in (folder / "results/evaluation").glob("*/summary.json"))
@@ -73,52 +94,52 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0025, 0.01, 0.04])
+    parser.add_argument("--ablation-lambda", type=float, default=0.01)
     parser.add_argument(
         "--kodak-images", type=int, default=None, help="the first N Kodak images (default all 24)"
     )
-    parser.add_argument(
-        "--recipes", nargs="+", default=["project", "reference"], choices=["project", "reference"]
-    )
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/aecompress-recipes"))
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/training_recipes.json")
     args = parser.parse_args()
 
     from aecompress.comparisons import bd_metrics
 
-    rows, curves, seconds = [], {}, {}
-    for name in args.recipes:
-        results, seconds[name] = run(
-            name, recipe_config(name, args.steps, args.lambdas, args.kodak_images), args.workdir
-        )
-        learned = results[results["kind"] == "learned"].sort_values("param_lmbda")
-        jpeg = results[results["family"] == "jpeg"]
-        bd = bd_metrics(jpeg, learned, "psnr")
-        curves[name] = {
-            "points": learned[["param_lmbda", "bpp", "psnr", "ms_ssim"]].to_dict("records"),
-            "bpp_span": float(learned["bpp"].max() / learned["bpp"].min()),
-            "bd_rate_vs_jpeg_psnr_%": bd["bd_rate"],
-            "bd_overlap": bd["overlap"],
-            "workflow_seconds": seconds[name],
-        }
-        for point in curves[name]["points"]:
-            rows.append({"recipe": name, **point})
-    table = pd.DataFrame(rows)
+    config = recipes_config(args.recipes, args.steps, args.lambdas, args.ablation_lambda, args.kodak_images)
+    results, seconds = run_workflow(config, args.workdir)
+    learned = results[results["kind"] == "learned"].copy()
+    learned["recipe"] = learned["experiment"].str.removeprefix("bls2017-")
+    learned["rd_cost"] = learned["bpp"] + learned["param_lmbda"] * 255.0**2 * learned["mse"]
+    jpeg = results[results["family"] == "jpeg"]
+    table = learned.sort_values(["param_lmbda", "rd_cost"])[
+        ["recipe", "param_lmbda", "bpp", "psnr", "ms_ssim", "rd_cost"]
+    ]
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    for name, curve in curves.items():
-        bd_rate = curve["bd_rate_vs_jpeg_psnr_%"]
-        print(
-            f"{name}: bpp span {curve['bpp_span']:.2f}x, BD-rate vs JPEG (PSNR) {bd_rate} %, "
-            f"overlap {curve['bd_overlap']}, workflow {curve['workflow_seconds']:.0f} s"
-        )
+    curves = {}
+    for name, group in learned.groupby("recipe"):
+        group = group.sort_values("param_lmbda")
+        curve = {"training": RECIPES[name][0], "points": group[table.columns[1:]].to_dict("records")}
+        if len(group) > 1:
+            bd = bd_metrics(jpeg, group, "psnr")
+            curve |= {
+                "bpp_span": float(group["bpp"].max() / group["bpp"].min()),
+                "bd_rate_vs_jpeg_psnr_%": bd["bd_rate"],
+                "bd_overlap": bd["overlap"],
+            }
+            print(
+                f"{name}: bpp span {curve['bpp_span']:.2f}x, BD-rate vs JPEG (PSNR) {bd['bd_rate']} %, "
+                f"overlap {bd['overlap']}"
+            )
+        curves[name] = curve
+    print(f"workflow: {seconds / 60:.1f} min")
     result = {
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "steps": args.steps,
         "lambdas": args.lambdas,
+        "ablation_lambda": args.ablation_lambda,
         "kodak_images": args.kodak_images or 24,
-        "reference_recipe": REFERENCE,
-        "project_recipe": yaml.safe_load((REPO / "presets/cpu-budget.yaml").read_text())["experiments"][0][
-            "training"
-        ],
+        "project_recipe": config["experiments"][0]["training"] if "project" in args.recipes else None,
+        "workflow_seconds": seconds,
         "recipes": curves,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
