@@ -114,6 +114,21 @@ def test_logs_and_benchmarks_are_written(tiny_run):
     assert (workdir / "results/benchmarks/train/dense-photos.tsv").exists()
 
 
+def test_the_provenance_report_links_every_figure_to_its_rule(tiny_run):
+    repo, workdir = tiny_run
+    figures = sorted(p.name for p in (workdir / "results/figures").glob("*.png"))
+    assert "rate-distortion-photos.png" in figures and "per-class-mse.png" in figures
+    html = (workdir / "results/report.html").read_text()
+    assert html.count("<em>Figure: ") == len(figures)  # every figure shown has a caption
+    result = snakemake(repo, workdir, "--report", "results/workflow-report.html")
+    assert result.returncode == 0, result.stderr[-4000:]
+    provenance = (workdir / "results/workflow-report.html").read_text()
+    # Snakemake embeds its results as base64 data in the page; the captions and names are in it.
+    assert "Figures" in provenance and "Evaluation" in provenance and "Training" in provenance
+    for name in ("rate-distortion-photos.png", "report.html", "per_image.csv"):
+        assert name in provenance
+
+
 def test_rerun_is_a_no_op_and_a_config_change_reruns_only_what_it_touches(tiny_run):
     repo, workdir = tiny_run
     result = snakemake(repo, workdir, "-n", "--cores", "2")
@@ -323,3 +338,72 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
     assert (header_bits > 0).all() and np.allclose(header_bits, per_image["header_bpp"] * 768 * 512)
     assert summaries["fp_lmbda-0.01"]["real_over_estimated_bits"] > 0
     assert (tmp_path / "results/report.html").stat().st_size > 10_000
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Offline machine: Chromium's own background connections would fail and clutter the console.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)",
+)
+def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny_run):
+    from playwright.sync_api import sync_playwright
+
+    repo, workdir = tiny_run
+    artifacts = repo / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    problems = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+        page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
+        page.goto((workdir / "results/report.html").as_uri(), wait_until="load")
+        images = page.evaluate(
+            "Promise.all(Array.from(document.images).map(i => i.decode().then("
+            "() => [i.naturalWidth, i.naturalHeight], () => [0, 0])))"
+        )
+        headings = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+        tables = page.evaluate(
+            """Array.from(document.querySelectorAll('table.dataframe')).map(t => ({
+                head: Array.from(t.querySelectorAll('thead th')).map(c => c.textContent.trim()),
+                rows: Array.from(t.querySelectorAll('tbody tr')).map(
+                    r => Array.from(r.children).map(c => c.textContent.trim())),
+            }))"""
+        )
+        title = page.title()
+        page.screenshot(path=str(artifacts / "report.png"), full_page=False)
+        browser.close()
+    assert problems == []
+    figures = list((workdir / "results/figures").glob("*.png"))
+    assert len(images) >= len(figures) > 5
+    assert all(width > 0 and height > 0 for width, height in images), images
+    assert title == "tiny integration run"
+    for section in (
+        "Run summary", "Datasets", "Test-set results of every rate point",
+        "Rate-distortion: every method with a real bitstream, on one rate axis",
+        "Nominal compression ratio vs real bits",
+        "Classifier accuracy on reconstructions (CIFAR-10 paper, Fig. 4)",
+        "MSE by compression ratio and bias (MNIST paper, Table 1)", "Job durations",
+    ):  # fmt: skip
+        assert any(h.startswith(section) for h in headings), (section, headings)
+    # The table of every rate point shows each summary's own numbers (4 decimals).
+    (results,) = [t for t in tables if {"method", "bpp", "psnr", "mse"} <= set(t["head"])]
+    column = {name: i for i, name in enumerate(results["head"])}  # pandas: index header, then columns
+    shown = {row[column["method"]]: row for row in results["rows"]}
+    summaries = {
+        p.parent.name: json.loads(p.read_text())
+        for p in (workdir / "results/evaluation").glob("*/summary.json")
+    }
+    assert set(shown) == set(summaries)
+    for method, row in shown.items():
+        for name in ("bpp", "psnr", "mse"):
+            value = summaries[method]["bpp"] if name == "bpp" else summaries[method]["metrics"][name]
+            assert float(row[column[name]]) == pytest.approx(value, abs=1.5e-4 * max(1, abs(value)))

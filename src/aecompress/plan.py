@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 RESULTS = "results"
@@ -129,6 +130,16 @@ def used_datasets(config: dict[str, Any]) -> list[str]:
     return sorted(names | {b["dataset"] for b in config.get("baselines", [])})
 
 
+def reference_curve_folders(config: dict[str, Any], reference_root: str | Path) -> dict[str, str]:
+    """Datasets of the run with published curves: the dataset's source names a folder of them."""
+    folders = {}
+    for name in used_datasets(config):
+        folder = Path(reference_root) / config["datasets"][name]["source"]
+        if folder.is_dir():
+            folders[name] = str(folder)
+    return folders
+
+
 def prepared_dataset_path(dataset: str) -> str:
     """Folder of the prepared dataset (uint8 .npy files and manifest.json)."""
     return f"{RESULTS}/datasets/{dataset}/prepared"
@@ -161,6 +172,11 @@ def evaluation_file(evaluation_id: str, name: str) -> str:
 
 def report_path() -> str:
     return f"{RESULTS}/report.html"
+
+
+def figures_path() -> str:
+    """Folder of the report's figures as PNG files (registered for `snakemake --report`)."""
+    return f"{RESULTS}/figures"
 
 
 def benchmark_path(rule: str, job: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,35 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def show_figure(fig, name: str, caption: str, figures_dir: str | Path | None) -> None:
+    """Show a figure with its caption, and save it for Snakemake's provenance report.
+
+    The saved PNG (figures_dir/<name>.png) is the same image the HTML report embeds, so the
+    `snakemake --report` page links each figure to the report rule, its params and its log.
+    """
+    import matplotlib.pyplot as plt
+    from IPython.display import Markdown, display
+
+    if figures_dir is not None:
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")
+        fig.savefig(Path(figures_dir) / f"{slug}.png", bbox_inches="tight")
+    plt.show()
+    display(Markdown(f"*Figure: {caption}*"))
+
+
 def plot_rate_distortion(results: pd.DataFrame, ax, metric: str, label: str) -> None:
     """One line per experiment or baseline (its rate points sorted by bpp), bpp on the x axis."""
+    drawn = False
     for name, group in sorted(results.groupby("experiment"), key=lambda item: item[0]):
         group = group.dropna(subset=[metric]).sort_values("bpp")
         if not group.empty:
             style = "--" if group["kind"].iloc[0] == "classical" else "-"
             ax.plot(group["bpp"], group[metric], style, marker="o", markersize=3, label=name)
+            drawn = True
     ax.set_xlabel("bits per pixel (real files)")
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
+    if drawn:
         ax.legend(fontsize="x-small")
     else:
         ax.text(0.5, 0.5, f"{label}: undefined for these images", ha="center", transform=ax.transAxes)
@@ -307,8 +326,12 @@ def render_report(
         )  # fmt: skip
         input_path.unlink()
     executed = nbformat.read(executed_path, as_version=4)
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
+        template_file=str(Path(__file__).parent / "templates/standalone.html.j2"),
+    )  # fmt: skip
     exporter.embed_images = True
-    body, _ = exporter.from_notebook_node(executed)
+    title = parameters.get("title") or "aecompress report"
+    body, _ = exporter.from_notebook_node(executed, resources={"metadata": {"name": title}})
     with atomic_path(html_path) as tmp:
         Path(tmp).write_text(body, encoding="utf-8")

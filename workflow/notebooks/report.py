@@ -16,6 +16,8 @@ datasets = {}  # dataset name -> prepared .npz
 variants = []  # one dict per rate point: id, summary, per_image, samples (+ card, history for models)
 benchmarks = {}  # rule -> Snakemake benchmark .tsv files
 jobs = {}  # rule -> number of jobs
+figures_dir = None  # where every figure is also saved as PNG (the rule's `figures` output)
+references = {}  # dataset -> folder of published rate-distortion curves (resources/reference-results)
 
 # %%
 import json
@@ -27,6 +29,7 @@ import yaml
 from IPython.display import HTML, Markdown, display
 
 from aecompress import comparisons, report
+from aecompress import references as published
 from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES
 
@@ -34,6 +37,13 @@ pd.set_option("display.precision", 4)
 pd.set_option("display.max_colwidth", None)
 plt.rcParams["figure.dpi"] = 90
 display(Markdown(f"# {title}"))
+if figures_dir is not None:
+    Path(figures_dir).mkdir(parents=True, exist_ok=True)
+
+
+def show(fig, name, caption):
+    report.show_figure(fig, name, caption, figures_dir)
+
 
 # %% [markdown]
 # ## Run summary
@@ -99,14 +109,23 @@ for name, path in sorted(datasets.items()):
         ax.set_xlabel("class")
         ax.set_ylabel("images")
         ax.set_title(f"{name}: class distribution per split")
-        plt.show()
+        show(
+            fig,
+            f"dataset-{name}-classes",
+            f"class counts per split of dataset `{name}` (config `datasets.{name}`).",
+        )
     shown = train.images[:10]
     fig, axes = plt.subplots(1, len(shown), figsize=(1.2 * len(shown), 1.4), squeeze=False)
     for ax, image, label in zip(axes[0], shown, train.names[:10], strict=False):
         ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
         ax.set_title(label, fontsize="x-small")
         ax.axis("off")
-    plt.show()
+    split = "training" if len(prepared.splits["train"]) else "test"
+    show(
+        fig,
+        f"dataset-{name}-samples",
+        f"the first images of the {split} split of dataset `{name}`, as prepared.",
+    )
 
 # %% [markdown]
 # ## Test-set results of every rate point
@@ -138,7 +157,9 @@ display(Markdown("\n".join(f"- **{k}**: {v}" for k, v in METRIC_RULES.items())))
 # %% [markdown]
 # ## Rate-distortion: every method with a real bitstream, on one rate axis
 # Bits per pixel are 8 x file size / pixels of the real files (container header included), for
-# the compressive autoencoders (range-coded latents) and the classical codecs alike.
+# the compressive autoencoders (range-coded latents) and the classical codecs alike. On a
+# dataset with published results (Kodak), the published curves are drawn dotted beneath this
+# run's own, each labelled with its codec (sources: resources/reference-results/README.md).
 
 # %%
 coded = results[results["bpp"].notna()]
@@ -146,10 +167,26 @@ if coded.empty:
     display(Markdown("_No method with a bitstream in this run._"))
 for dataset_name, subset in coded.groupby("dataset"):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    report.plot_rate_distortion(subset, axes[0], "psnr", "PSNR (dB)")
-    report.plot_rate_distortion(subset, axes[1], "ms_ssim", "MS-SSIM")
-    fig.suptitle(f"{dataset_name}: test split")
-    plt.show()
+    for ax, metric, label in ((axes[0], "psnr", "PSNR (dB)"), (axes[1], "ms_ssim", "MS-SSIM")):
+        if dataset_name in references:
+            curves = published.load_reference_curves(references[dataset_name], metric)
+            published.plot_reference_curves(curves, ax, max_bpp=max(2.0, 1.2 * subset["bpp"].max()))
+        report.plot_rate_distortion(subset, ax, metric, label)
+    fig.suptitle(f"{dataset_name}: test split ({int(subset['n_images'].max())} images)")
+    show(
+        fig,
+        f"rate-distortion-{dataset_name}",
+        f"bpp of real files vs PSNR and MS-SSIM on the test split of `{dataset_name}`, every "
+        "experiment (config `experiments`) and baseline (config `baselines`) evaluated on it.",
+    )
+    if dataset_name in references:
+        display(
+            Markdown(
+                "Dotted: published Kodak results of tensorflow-compression (commit dda8cb4c): "
+                "Ballé et al., ICLR 2017 (factorized prior) and ICLR 2018 (scale hyperprior), "
+                "JPEG 4:2:0, WebP, BPG 4:4:4."
+            )
+        )
 
 # %% [markdown]
 # ### BD-rate against JPEG
@@ -209,7 +246,12 @@ else:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
         ax.set_title(f"{dataset_name}: classifier accuracy on reconstructions / on originals")
-        plt.show()
+        show(
+            fig,
+            f"accuracy-ratio-{dataset_name}",
+            f"LeNet-5 (config `classifiers`, dataset `{dataset_name}`) accuracy on each method's "
+            "decoded test images over its accuracy on the originals, against real bpp.",
+        )
     display(accuracy)
     display(report.per_class_accuracy(summary_paths))
 
@@ -227,7 +269,12 @@ for _, curve in learned.groupby("experiment"):
     chosen = curve.sort_values("bpp").iloc[(len(curve) - 1) // 2]
     fig = plt.figure(figsize=(11, 3.4))
     report.plot_equal_rate(chosen["summary"], fig)
-    plt.show()
+    show(
+        fig,
+        f"equal-rate-{chosen['method']}",
+        f"`{chosen['method']}` on the first test image of `{chosen['dataset']}`, next to JPEG at the "
+        "same bpp and at the same PSNR.",
+    )
 
 # %% [markdown]
 # ## MSE by compression ratio and bias (MNIST paper, Table 1)
@@ -252,7 +299,11 @@ for dataset_name in sorted({c["dataset"] for c in cards.values()}):
     fig, ax = plt.subplots(figsize=(8, 4))
     report.plot_validation_curves(subset, ax, column=column)
     ax.set_title(f"{dataset_name}: {column.replace('_', ' ')} per epoch")
-    plt.show()
+    show(
+        fig,
+        f"curves-{dataset_name}",
+        f"{column.replace('_', ' ')} per epoch of every model trained on `{dataset_name}` (history.csv).",
+    )
 
 # %% [markdown]
 # ## Per-class MSE (MNIST paper, Fig. 8)
@@ -268,7 +319,11 @@ else:
     ax.set_yticks(range(len(per_class)), per_class.index, fontsize="small")
     ax.set_xlabel("class")
     fig.colorbar(image, ax=ax, label="test MSE ([0, 1] scale)")
-    plt.show()
+    show(
+        fig,
+        "per-class-mse",
+        "test MSE of the decoded files per class, for every method on a labelled test set.",
+    )
     display(per_class)
 
 # %% [markdown]
@@ -295,7 +350,12 @@ for dataset_name in sorted({test_dataset(c) for c in cards.values()}):
     fig = plt.figure(figsize=(size * min(8, len(names)) + 3, size * (len(samples) + 1)))
     report.plot_reconstruction_grid(samples, fig)
     fig.suptitle(dataset_name)
-    plt.show()
+    show(
+        fig,
+        f"reconstructions-{dataset_name}",
+        f"the same test images of `{dataset_name}` decoded by every variant tested on it "
+        "(`evaluation.reconstruction_samples` images), sorted by nominal ratio.",
+    )
 
 # %% [markdown]
 # ## Job durations

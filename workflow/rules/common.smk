@@ -2,6 +2,7 @@
 # Only light imports here: `snakemake -n` must never load TensorFlow.
 import dataclasses
 import re
+from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
@@ -25,6 +26,9 @@ BENCHMARKS = plan.job_benchmarks(config)
 DOWNLOADS = plan.downloads(config)
 BASELINES = {b["name"]: b for b in config["baselines"]}
 CLASSIFIERS = {c["dataset"]: c for c in config["classifiers"]}
+REFERENCE_CURVES = plan.reference_curve_folders(
+    config, Path(workflow.basedir) / "resources" / "reference-results"
+)
 FILENAMES = sorted({name for files in DOWNLOADS.values() for name in files})
 ENV = "../../envs/aecompress.yaml"
 

@@ -52,7 +52,12 @@ rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        per_image=plan.evaluation_file("{evaluation}", "per_image.csv"),
+        per_image=report(
+            plan.evaluation_file("{evaluation}", "per_image.csv"),
+            caption="../report/per_image.rst",
+            category="Evaluation",
+            labels={"rate point": "{evaluation}"},
+        ),
         summary=plan.evaluation_file("{evaluation}", "summary.json"),
         samples=plan.evaluation_file("{evaluation}", "samples.npz"),
     log:

@@ -8,9 +8,22 @@ rule report:
             for key, path in files.items()
             if key != "id"
         ],
+        reference_curves=[
+            str(path)
+            for folder in REFERENCE_CURVES.values()
+            for path in sorted(Path(folder).glob("*/*.txt"))
+        ],
     output:
-        html=plan.report_path(),
+        html=report(
+            plan.report_path(), caption="../report/report.rst", category="Report"
+        ),
         notebook="results/report.ipynb",
+        figures=report(
+            directory(plan.figures_path()),
+            patterns=["{figure}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     log:
         "logs/report.log",
     benchmark:
@@ -27,6 +40,7 @@ rule report:
         datasets={d: plan.prepared_dataset_path(d) for d in DATASETS},
         variants=plan.report_variant_files(list(EVALUATIONS.values())),
         benchmarks=BENCHMARKS,
+        references=REFERENCE_CURVES,
         jobs={rule: len(paths) for rule, paths in BENCHMARKS.items()},
     script:
         "../scripts/render_report.py"

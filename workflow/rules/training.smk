@@ -3,7 +3,12 @@ rule train:
         dataset=variant_dataset,
     output:
         model=directory(plan.model_file("{variant}", "model")),
-        history=plan.model_file("{variant}", "history.csv"),
+        history=report(
+            plan.model_file("{variant}", "history.csv"),
+            caption="../report/history.rst",
+            category="Training",
+            labels={"model": "{variant}"},
+        ),
         card=plan.model_file("{variant}", "model.json"),
     log:
         "logs/train/{variant}.log",

@@ -14,6 +14,8 @@ with output_to_log(snakemake.log[0]):
             "datasets": snakemake.params.datasets,
             "variants": snakemake.params.variants,
             "benchmarks": snakemake.params.benchmarks,
+            "figures_dir": snakemake.output.figures,
+            "references": snakemake.params.references,
             "jobs": snakemake.params.jobs,
         },
     )
