@@ -43,3 +43,74 @@ def test_only_datasets_with_published_curves_get_them():
         "experiments": [{"dataset": "photos", "test_dataset": "kodak"}],
     }
     assert plan.reference_curve_folders(config, REFERENCES) == {"kodak": str(REFERENCES / "kodak")}
+
+
+def test_per_image_outliers_are_beyond_tukeys_fence(tmp_path):
+    import pandas as pd
+
+    from aecompress.report import per_image_outliers
+
+    mse = [0.01, 0.011, 0.012, 0.013, 0.014, 0.015, 0.016, 0.2]
+    path = tmp_path / "per_image.csv"
+    pd.DataFrame({"image": [f"i{k}" for k in range(8)], "mse": mse, "psnr": 0.0, "bpp": 1.0}).to_csv(path)
+    values, outliers, fence = per_image_outliers(str(path))
+    q1, q3 = pd.Series(mse).quantile([0.25, 0.75])
+    assert fence == pytest.approx(q3 + 1.5 * (q3 - q1))
+    assert list(outliers["image"]) == ["i7"] and len(values) == 8
+
+
+def test_grid_studies_tabulate_each_experiments_settings():
+    import pandas as pd
+
+    from aecompress.report import grid_comparisons
+
+    results = pd.DataFrame(
+        {
+            "experiment": ["cae", "cae", "cae", "other"],
+            "method": ["a", "b", "c", "d"],
+            "param_loss": ["mse", "huber", "ssim", None],
+            "param_bottleneck_filters": [8.0, 8.0, 8.0, None],
+            "nominal_ratio": [6.0, 6.0, 6.0, 2.0],
+            "bpp": [None] * 4,
+            "mse": [0.01, 0.02, 0.03, 0.04],
+            "psnr": [20.0, 17.0, 15.2, 14.0],
+        }
+    )
+    cards = {m: {"experiment": "cae", "grid_values": {"loss": "x"}} for m in "abc"}
+    cards["d"] = {"experiment": "other", "grid_values": {}}
+    tables = grid_comparisons(results, cards)
+    assert list(tables) == ["cae"]  # an experiment without a grid has no study
+    table = tables["cae"]
+    assert table.index.name == "loss" and list(table.index) == ["huber", "mse", "ssim"]
+    assert table.loc["mse", "psnr"] == 20.0 and "bpp" not in table  # no bpp measured: no column
+
+
+def test_latent_energy_is_stretched_over_the_image():
+    import numpy as np
+
+    from aecompress.report import latent_heatmap
+
+    latent = np.zeros((2, 3, 4), np.float32)
+    latent[1, 2] = -2.0  # bottom-right latent pixel: energy 2
+    heat = latent_heatmap(latent, 32, 48)
+    assert heat.shape == (32, 48)
+    assert heat[16:, 32:].min() == 2.0 and heat[:16].max() == 0.0 and heat[:, :32].max() == 0.0
+
+
+def test_the_preprocessing_table_says_what_each_model_saw():
+    from aecompress.report import preprocessing_table
+
+    card = {
+        "variant": "cae_b-8", "dataset": "photos", "test_dataset": "kodak", "input_shape": [150, 225, 3],
+        "preprocessing": {
+            "normalization": {"rule": "x / 127.5 - 1"}, "padding": {"multiple": 8, "mode": "zero"},
+            "patches": None,
+            "crop_box": {"input": [150, 225], "padded": [152, 232], "crop": [0, 0, 150, 225]},
+        },
+    }  # fmt: skip
+    row = preprocessing_table({"cae_b-8": card}).loc["cae_b-8"]
+    assert (
+        row["padding"] == "zero to a multiple of 8"
+        and row["padded and cropped back"] == "150x225 -> 152x232 -> crop"
+    )
+    assert row["tested on"] == "kodak" and row["patches"] == "whole images" and row["input"] == "150x225x3"

@@ -91,6 +91,12 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     for ratio in ("digits: 32x (h=2)", "digits: 4x (h=16)"):
         assert ratio in html
     assert "data:image/png;base64" in html  # figures are embedded
+    with np.load(
+        workdir / "results/evaluation/dense-digits_latent_units-16_use_bias-true/samples.npz"
+    ) as data:
+        assert data["latent_0"].shape == (16,)  # the dense code of the first test digit
+    with np.load(workdir / "results/evaluation/jpeg-photos_quality-20/samples.npz") as data:
+        assert "latent_0" not in data  # a classical codec has no latent
     assert "<script src=" not in html.split("<body")[1]  # nothing to fetch for the content
 
 
@@ -337,7 +343,14 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
     header_bits = per_image["file_bits"] - per_image["payload_bits"]
     assert (header_bits > 0).all() and np.allclose(header_bits, per_image["header_bpp"] * 768 * 512)
     assert summaries["fp_lmbda-0.01"]["real_over_estimated_bits"] > 0
-    assert (tmp_path / "results/report.html").stat().st_size > 10_000
+    with np.load(tmp_path / "results/evaluation/fp_lmbda-0.01/samples.npz") as samples:
+        latent = samples["latent_0"]  # the analysis transform's output, for the report's figures
+    assert latent.ndim == 3 and latent.shape[2] == 8 and sorted(latent.shape[:2]) == [32, 48]
+    with np.load(tmp_path / "results/evaluation/slim_width-4/samples.npz") as samples:
+        assert samples["latent_0"].shape[2] == 4
+    html = (tmp_path / "results/report.html").read_text()
+    assert "Dotted: published Kodak results" in html
+    assert "Inside the models" in html  # the published curves are overlaid on Kodak
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -137,15 +137,19 @@ def _payload_bytes(data: bytes) -> int:
     return sum(header.payload_lengths)
 
 
-def _write_outputs(out_dir, test, per_image, reconstructions, summary, samples: int) -> None:
+def _write_outputs(out_dir, test, per_image, reconstructions, summary, samples: int, codec) -> None:
+    """per_image.csv, summary.json, and samples.npz: the first test images, their reconstructions
+    and, for learned codecs, their float latents (float16), which the report draws."""
     out_dir = Path(out_dir)
     keep = min(samples, len(test))
+    latents = [codec.latents(test.images[i]) for i in range(keep)]
     with atomic_path(out_dir / "samples.npz") as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(
             fh,
             names=np.array(test.names[:keep], dtype=str),
             **{f"original_{i}": test.images[i] for i in range(keep)},
             **{f"reconstruction_{i}": reconstructions[i] for i in range(keep)},
+            **{f"latent_{i}": z.astype(np.float16) for i, z in enumerate(latents) if z is not None},
         )
     with atomic_path(out_dir / "per_image.csv") as tmp:
         per_image.to_csv(tmp, index=False)
@@ -173,6 +177,7 @@ def _finish(
     samples: int,
     classifier: str | Path | None,
     extra: dict[str, Any],
+    codec,
 ) -> dict[str, Any]:
     """Score, classify (when a classifier is given), summarize and write the three outputs."""
     from aecompress.classifier import score_reconstructions
@@ -189,7 +194,7 @@ def _finish(
         per_image["predicted_original"], per_image["predicted"] = on_originals, predicted
     summary = summarize(per_image, method, dataset.meta.get("class_names"))
     summary.update(extra, classification=classification)
-    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples)
+    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples, codec)
     return summary
 
 
@@ -234,7 +239,7 @@ def evaluate_variant(
         }
     reconstructions, rates = code_images(codec, test.images, estimate=True)
     method = _model_identity(card, evaluation)
-    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra)
+    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec)
 
 
 def evaluate_baseline(
@@ -283,4 +288,4 @@ def evaluate_baseline(
         "parameter_count": None,
     }
     extra = {"coding": coding, "unquantized_metrics": None}
-    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra)
+    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec)

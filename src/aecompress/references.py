@@ -56,8 +56,12 @@ def load_reference_curves(folder: str | Path, metric: str) -> pd.DataFrame:
 
 def plot_reference_curves(curves: pd.DataFrame, ax, max_bpp: float | None = None) -> None:
     """Thin grey-toned lines, labelled 'published: <codec>', under the run's own curves."""
-    for codec, curve in curves.groupby("codec", sort=True):
+    styles = [":", "-.", (0, (5, 2)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 1))]
+    for index, (codec, curve) in enumerate(curves.groupby("codec", sort=True)):
         if max_bpp is not None:
             curve = curve[curve["bpp"] <= max_bpp]
-        if not curve.empty:
-            ax.plot(curve["bpp"], curve["value"], ":", linewidth=1, alpha=0.8, label=f"published: {codec}")
+        if not curve.empty:  # greys, so the run's own curves keep the colour cycle
+            ax.plot(
+                curve["bpp"], curve["value"], linestyle=styles[index % len(styles)], linewidth=1.2,
+                color=str(0.25 + 0.12 * (index % 5)), label=f"published: {codec}",
+            )  # fmt: skip

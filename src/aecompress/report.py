@@ -23,6 +23,10 @@ REPORTED_PACKAGES = (
 )  # fmt: skip
 
 
+def _displayable(image: np.ndarray) -> np.ndarray:
+    return image[..., 0] if image.shape[2] == 1 else image
+
+
 def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
     """One row per evaluated variant: identifiers, operating point, mean metrics."""
     rows = []
@@ -163,7 +167,7 @@ def plot_equal_rate(summary_path: str, fig, codec: str = "jpeg") -> None:
     ]  # fmt: skip
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (label, image) in zip(axes, panels, strict=True):
-        ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+        ax.imshow(_displayable(image), cmap="gray", vmin=0, vmax=255)
         ax.set_title(label, fontsize="x-small")
         ax.axis("off")
     fig.suptitle(f"{summary['dataset']}: test image {names[0]}", fontsize="small")
@@ -201,18 +205,111 @@ def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def preprocessing_table(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """What each trained model saw: its input scaling, padding, patches and crop (from model.json)."""
+    rows = {}
+    for variant, card in sorted(cards.items()):
+        seen = card.get("preprocessing") or {}
+        padding, patches, box = seen.get("padding"), seen.get("patches"), seen.get("crop_box")
+        rows[card.get("variant", variant)] = {
+            "trained on": card["dataset"],
+            "tested on": card.get("test_dataset") or card["dataset"],
+            "input": "x".join(map(str, card.get("input_shape") or [])) or "whole images",
+            "normalization": (seen.get("normalization") or {}).get("rule", "x / 255"),
+            "padding": (
+                f"{padding.get('mode', 'replicate')} to a multiple of {padding['multiple']}"
+                if padding
+                else "the family's default (conv: replicate to its 2^k; others: none)"
+            ),
+            "padded and cropped back": (
+                f"{'x'.join(map(str, box['input']))} -> {'x'.join(map(str, box['padded']))} -> crop"
+                if box and box["padded"] != box["input"]
+                else "no"
+            ),
+            "patches": f"{patches['size']} px, {patches['per_epoch']} per epoch"
+            if patches
+            else "whole images",
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+GRID_METRICS = ("nominal_ratio", "bpp", "mse", "psnr", "ms_ssim")
+
+
+def grid_comparisons(results: pd.DataFrame, cards: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Test metrics of each experiment by its grid settings (bottleneck size, loss, padding, ...).
+
+    One table per experiment whose grid varies something: rows are the grid points, so a study
+    of zero vs replicate padding, MSE vs Huber vs SSIM losses, or normalization x dropout reads
+    as one table.
+    """
+    keys_by_experiment: dict[str, list[str]] = {}
+    for card in cards.values():
+        keys = [k for k in card.get("grid_values") or {} if f"param_{k}" in results]
+        if keys:
+            keys_by_experiment.setdefault(card["experiment"], keys)
+    tables = {}
+    for experiment, keys in sorted(keys_by_experiment.items()):
+        rows = results[results["experiment"] == experiment]
+        columns = [f"param_{k}" for k in keys] + [
+            m for m in GRID_METRICS if m in rows and rows[m].notna().any()
+        ]
+        table = rows[columns].rename(columns={f"param_{k}": k for k in keys})
+        for key in keys:  # a key other experiments lack became float: back to int where it was
+            values = table[key]
+            if values.dtype.kind == "f" and values.notna().all() and (values % 1 == 0).all():
+                table[key] = values.astype(int)
+        tables[experiment] = table.sort_values(keys).set_index(keys)
+    return tables
+
+
+def plot_grid_comparison(table: pd.DataFrame, ax, metric: str = "mse") -> None:
+    """Bars of a test metric per grid point, each labelled with its nominal ratio (coursework Fig. 7)."""
+    labels = [", ".join(map(str, i if isinstance(i, tuple) else (i,))) for i in table.index]
+    bars = ax.bar(range(len(table)), table[metric])
+    ax.set_xticks(range(len(table)), labels, rotation=30, ha="right", fontsize="small")
+    ax.set_xlabel(", ".join(table.index.names))
+    ax.set_ylabel(f"test {metric}")
+    if "nominal_ratio" in table:
+        ax.bar_label(
+            bars, [ratio_label(r) if pd.notna(r) else "" for r in table["nominal_ratio"]], fontsize="x-small"
+        )
+
+
+def per_image_outliers(per_image_path: str, metric: str = "mse") -> tuple[pd.Series, pd.DataFrame, float]:
+    """Per-image values of a metric and the images beyond Tukey's upper fence (Q3 + 1.5 IQR).
+
+    The coursework's Fig. 4: a few images (textured, saturated) dominate the mean loss.
+    """
+    per_image = pd.read_csv(per_image_path)
+    values = per_image.set_index("image")[metric]
+    q1, q3 = values.quantile([0.25, 0.75])
+    fence = q3 + 1.5 * (q3 - q1)
+    outliers = per_image[per_image[metric] > fence].sort_values(metric, ascending=False)
+    return values, outliers[["image", metric, "psnr", "bpp"]].reset_index(drop=True), float(fence)
+
+
+def plot_training_curves(histories: dict[str, pd.DataFrame], ax, test_values: dict[str, float]) -> None:
+    """Training (solid) and validation (dashed) loss per epoch, and the test loss as a final marker.
+
+    The STL-10 notebook's loss curves; with MSE-trained models the loss is the MSE.
+    """
+    for index, (name, history) in enumerate(sorted(histories.items())):
+        color = f"C{index % 10}"
+        if "train_loss" in history:
+            ax.plot(history["epoch"], history["train_loss"], "-", color=color, label=f"{name} train")
+        if "val_loss" in history:
+            ax.plot(history["epoch"], history["val_loss"], "--", color=color, label=f"{name} val")
+        if name in test_values and pd.notna(test_values[name]):
+            ax.plot(history["epoch"].iloc[-1], test_values[name], "*", color=color, markersize=9)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log")
+    ax.legend(fontsize="xx-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
 def read_history(path: str) -> pd.DataFrame:
     return pd.read_csv(path)
-
-
-def plot_validation_curves(histories: dict[str, pd.DataFrame], ax, column: str = "val_mse") -> None:
-    for name, history in sorted(histories.items()):
-        if column in history:
-            ax.plot(history["epoch"], history[column], label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"{column.replace('_', ' ')} ([0, 1] scale)")
-    ax.set_yscale("log")
-    ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def per_class_mse(summary_paths: list[str]) -> pd.DataFrame:
@@ -236,6 +333,55 @@ def load_samples(path: str) -> tuple[list[str], list[np.ndarray], list[np.ndarra
     return names, originals, reconstructions
 
 
+def load_latent(path: str, index: int = 0) -> np.ndarray | None:
+    """The float latent of sample `index` (None for codecs without one, or older evaluations)."""
+    with np.load(path, allow_pickle=False) as data:
+        key = f"latent_{index}"
+        return data[key].astype(np.float32) if key in data else None
+
+
+def latent_heatmap(latent: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Mean absolute latent over channels, stretched to the image (nearest): where the code is spent."""
+    energy = np.abs(latent).mean(axis=-1)
+    rows = np.minimum(np.arange(height) * energy.shape[0] // height, energy.shape[0] - 1)
+    cols = np.minimum(np.arange(width) * energy.shape[1] // width, energy.shape[1] - 1)
+    return energy[np.ix_(rows, cols)]
+
+
+def plot_inside_model(points: dict[str, str], fig, channels: int = 4) -> None:
+    """Per rate point (row): original, latent energy over the image, the most active latent
+    channels, reconstruction (the CIFAR-10 paper's Figs. 5-8; the coursework's Fig. 2 heatmaps)."""
+    rows = [(label, path, load_latent(path)) for label, path in points.items()]
+    rows = [(label, path, z) for label, path, z in rows if z is not None]
+    columns = 3 + channels
+    axes = fig.subplots(len(rows), columns, squeeze=False)
+    for r, (label, path, latent) in enumerate(rows):
+        names, originals, reconstructions = load_samples(path)
+        original, reconstruction = originals[0], reconstructions[0]
+        for ax in axes[r]:
+            ax.axis("off")
+        axes[r][0].imshow(_displayable(original), cmap="gray", vmin=0, vmax=255)
+        axes[r][0].set_title(f"{label}\n{names[0]}", fontsize="xx-small", loc="left")
+        if latent.ndim == 3:
+            axes[r][1].imshow(_displayable(original), cmap="gray", vmin=0, vmax=255)
+            heat = latent_heatmap(latent, *original.shape[:2])
+            axes[r][1].imshow(heat, cmap="inferno", alpha=0.55)
+            axes[r][1].set_title("latent energy", fontsize="xx-small")
+            order = np.argsort(-np.abs(latent).mean(axis=(0, 1)))[:channels]
+            for c, channel in enumerate(order):
+                axes[r][2 + c].imshow(latent[..., channel], cmap="coolwarm")
+                axes[r][2 + c].set_title(
+                    f"channel {channel} ({latent.shape[0]}x{latent.shape[1]})", fontsize="xx-small"
+                )
+        else:  # a dense code: one value per unit
+            axes[r][1].axis("on")
+            axes[r][1].bar(range(latent.size), latent.ravel(), width=1.0)
+            axes[r][1].set_title(f"latent ({latent.size} units)", fontsize="xx-small")
+            axes[r][1].tick_params(labelsize="xx-small")
+        axes[r][-1].imshow(_displayable(reconstruction), cmap="gray", vmin=0, vmax=255)
+        axes[r][-1].set_title("reconstruction", fontsize="xx-small")
+
+
 def plot_reconstruction_grid(sample_paths: dict[str, str], fig, max_images: int = 8) -> None:
     """First row: originals; then one row per variant (same test images in every row)."""
     variants = list(sample_paths)
@@ -247,7 +393,7 @@ def plot_reconstruction_grid(sample_paths: dict[str, str], fig, max_images: int 
         for c in range(columns):
             ax = axes[r][c]
             image = images[c]
-            ax.imshow(image[..., 0] if image.shape[2] == 1 else image, cmap="gray", vmin=0, vmax=255)
+            ax.imshow(_displayable(image), cmap="gray", vmin=0, vmax=255)
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:

@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import yaml
 from IPython.display import HTML, Markdown, display
@@ -126,6 +127,16 @@ for name, path in sorted(datasets.items()):
         f"dataset-{name}-samples",
         f"the first images of the {split} split of dataset `{name}`, as prepared.",
     )
+
+# %% [markdown]
+# ### What each model saw
+# Input scaling, padding (to a multiple of 2^k before the encoder, cropped back after the
+# decoder) and training patches of every trained model, from its model card (config
+# `experiments[].preprocessing`).
+
+# %%
+seen = report.preprocessing_table(cards)
+display(seen if not seen.empty else Markdown("_No trained model in this run._"))
 
 # %% [markdown]
 # ## Test-set results of every rate point
@@ -289,21 +300,88 @@ else:
     display(HTML(table1.to_html(float_format=lambda v: f"{v:.5f}", classes="table1")))
 
 # %% [markdown]
-# ## Validation MSE per epoch (MNIST paper, Fig. 5)
+# ## Training curves (MNIST paper, Fig. 5; STL-10 notebook)
+# Training (solid) and validation (dashed) loss per epoch of every model of an experiment; the
+# star is the test MSE of the decoded files, drawn only where the training loss is the MSE.
 
 # %%
 histories = {v["id"]: report.read_history(v["history"]) for v in variants if "history" in v}
-for dataset_name in sorted({c["dataset"] for c in cards.values()}):
-    subset = {k: h for k, h in histories.items() if cards[k]["dataset"] == dataset_name}
-    column = "val_mse" if all("val_mse" in h for h in subset.values()) else "train_mse"
-    fig, ax = plt.subplots(figsize=(8, 4))
-    report.plot_validation_curves(subset, ax, column=column)
-    ax.set_title(f"{dataset_name}: {column.replace('_', ' ')} per epoch")
+by_method = results.set_index("method")
+for experiment in sorted({c["experiment"] for c in cards.values()}):
+    subset = {k: h for k, h in histories.items() if cards[k]["experiment"] == experiment}
+    test_mse = {
+        k: by_method.loc[k, "mse"]
+        for k, h in subset.items()
+        if k in by_method.index and "train_mse" in h and (h["train_loss"] - h["train_mse"]).abs().max() < 1e-6
+    }
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    report.plot_training_curves(subset, ax, test_mse)
+    card = next(c for k, c in cards.items() if k in subset)
+    ax.set_title(
+        f"{experiment}: trained on {card['dataset']}, tested on {card.get('test_dataset') or card['dataset']}"
+    )
     show(
         fig,
-        f"curves-{dataset_name}",
-        f"{column.replace('_', ' ')} per epoch of every model trained on `{dataset_name}` (history.csv).",
+        f"curves-{experiment}",
+        f"loss per epoch of every model of experiment `{experiment}` (history.csv; config "
+        "`experiments[].training`), training split solid, validation split dashed.",
     )
+
+# %% [markdown]
+# ## Grid studies: test metrics by setting (coursework Figs. 6-7)
+# One table per experiment whose grid varies something (bottleneck size, loss, padding,
+# downsampling, normalization, dropout): the test metrics of each grid point, and its test MSE
+# as bars labelled with the nominal compression ratio.
+
+# %%
+studies = report.grid_comparisons(results, cards)
+if not studies:
+    display(Markdown("_No experiment with a grid in this run._"))
+for experiment, table in studies.items():
+    display(Markdown(f"### {experiment}"))
+    display(table)
+    if len(table) > 1:
+        fig, ax = plt.subplots(figsize=(min(12, 1.0 * len(table) + 3), 3.2))
+        report.plot_grid_comparison(table, ax)
+        ax.set_title(f"{experiment}: test MSE by grid point")
+        show(
+            fig,
+            f"grid-{experiment}",
+            f"test MSE ([0, 1] scale, decoded files) of each grid point of `{experiment}` "
+            "(config `experiments[].grid`), labelled with its nominal compression ratio.",
+        )
+
+# %% [markdown]
+# ## Per-image loss and outliers (coursework Fig. 4)
+# The distribution of the per-image test MSE of one rate point per learned experiment (its
+# median bpp, or median nominal ratio): a few images often dominate the mean. Outliers are
+# beyond Tukey's upper fence (Q3 + 1.5 IQR).
+
+# %%
+learned_points = results[results["kind"] == "learned"]
+paths = {v["id"]: v["per_image"] for v in variants}
+paths_samples = {v["id"]: v["samples"] for v in variants}
+if learned_points.empty:
+    display(Markdown("_No learned method in this run._"))
+for _, curve in learned_points.groupby("experiment"):
+    order = "bpp" if curve["bpp"].notna().all() else "nominal_ratio"
+    chosen = curve.sort_values(order).iloc[(len(curve) - 1) // 2]
+    values, outliers, fence = report.per_image_outliers(paths[chosen["method"]])
+    if len(values) < 4:
+        continue
+    fig, ax = plt.subplots(figsize=(7, 2.8))
+    ax.hist(values, bins=min(40, max(5, len(values) // 4)))
+    ax.axvline(fence, color="C3", ls="--")
+    ax.set_xlabel("per-image test MSE ([0, 1] scale)")
+    ax.set_ylabel("images")
+    ax.set_title(f"{chosen['method']} on {chosen['dataset']} ({len(values)} images)")
+    show(
+        fig,
+        f"per-image-{chosen['method']}",
+        f"per-image test MSE of `{chosen['method']}` on the test split of `{chosen['dataset']}`; "
+        "dashed: Tukey's upper fence.",
+    )
+    display(outliers.head(10) if len(outliers) else Markdown("_No outliers._"))
 
 # %% [markdown]
 # ## Per-class MSE (MNIST paper, Fig. 8)
@@ -355,6 +433,38 @@ for dataset_name in sorted({test_dataset(c) for c in cards.values()}):
         f"reconstructions-{dataset_name}",
         f"the same test images of `{dataset_name}` decoded by every variant tested on it "
         "(`evaluation.reconstruction_samples` images), sorted by nominal ratio.",
+    )
+
+# %% [markdown]
+# ## Inside the models (CIFAR-10 paper, Figs. 5-8; coursework, Fig. 2)
+# For every learned experiment, one row per rate point (up to 5): the first test image, the
+# mean absolute latent over channels superimposed on it (where the encoder spends its code:
+# compare max-pooling with strided encoders), the most active latent channels, and the
+# reconstruction. Latents are the encoder's float output, before quantization.
+
+# %%
+inside = results[(results["kind"] == "learned")]
+for experiment, curve in inside.groupby("experiment"):
+    order = "bpp" if curve["bpp"].notna().all() else "nominal_ratio"
+    curve = curve.sort_values(order)
+    if len(curve) > 5:
+        curve = curve.iloc[np.linspace(0, len(curve) - 1, 5).round().astype(int)]
+    points = {
+        f"{row.method} ({row.bpp:.3f} bpp)" if pd.notna(row.bpp) else row.method: paths_samples[row.method]
+        for row in curve.itertuples()
+        if report.load_latent(paths_samples[row.method]) is not None
+    }
+    if not points:
+        continue
+    size = 1.3 if max(report.load_samples(next(iter(points.values())))[1][0].shape[:2]) <= 64 else 1.9
+    fig = plt.figure(figsize=(size * 7 + 1, size * len(points) + 0.6))
+    report.plot_inside_model(points, fig)
+    fig.suptitle(f"{experiment}: latents of the first test image", fontsize="small")
+    show(
+        fig,
+        f"inside-{experiment}",
+        f"original, latent energy, the 4 most active latent channels and reconstruction of the first "
+        f"test image for each rate point of `{experiment}` (samples.npz of its evaluations).",
     )
 
 # %% [markdown]

@@ -34,6 +34,10 @@ class Codec(ABC):
     @abstractmethod
     def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray: ...
 
+    def latents(self, image: np.ndarray) -> np.ndarray | None:
+        """The learned transform's float latent of one image (shown in the report); None without one."""
+        return None
+
     def encode(self, image: np.ndarray) -> bytes:
         image = _checked_image(image)
         return pack(self.method, self.identity(), image.shape, self.encode_payloads(image))

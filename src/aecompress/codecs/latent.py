@@ -78,8 +78,7 @@ class LatentCodec(Codec):
 
     def encode_payloads(self, image: np.ndarray) -> list[bytes]:
         self._latent_shape(image.shape)  # refuses sizes or channel counts the model cannot code
-        latents = self.family.encode_latents(self.model, image[None], self.params, self.normalization)[0]
-        return [self.prior.encode(self.quantizer.quantize(latents))]
+        return [self.prior.encode(self.quantizer.quantize(self.latents(image)))]
 
     def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
         if len(payloads) != 1:
@@ -89,9 +88,11 @@ class LatentCodec(Codec):
         latents = self.quantizer.dequantize(symbols)[None]
         return self.family.decode_latents(self.model, latents, shape, self.params, self.normalization)[0]
 
+    def latents(self, image: np.ndarray) -> np.ndarray:
+        return self.family.encode_latents(self.model, image[None], self.params, self.normalization)[0]
+
     def estimated_bits(self, image: np.ndarray) -> float:
-        latents = self.family.encode_latents(self.model, image[None], self.params, self.normalization)[0]
-        return self.prior.estimated_bits(self.quantizer.quantize(latents))
+        return self.prior.estimated_bits(self.quantizer.quantize(self.latents(image)))
 
     def describe(self) -> dict[str, Any]:
         return describe_coding(self.quantizer)

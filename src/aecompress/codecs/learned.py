@@ -116,6 +116,17 @@ class CompressiveCodec(Codec):
         shapes = [tf.constant(s) for s in self.coded_shapes(header.height, header.width)]
         return self._decompress(*strings, *shapes).numpy()
 
+    def latents(self, image: np.ndarray) -> np.ndarray | None:
+        """The analysis transform's output y, before rounding (None for a SlimCAE saved without
+        its `analyze_<w>` functions)."""
+        import tensorflow as tf
+
+        if self.family == "slimcae":
+            analyze = getattr(self.model, f"analyze_{self.width}", None)
+            return None if analyze is None else analyze(tf.constant(image)).numpy()
+        x = tf.cast(tf.constant(image)[None], tf.float32) / 255.0
+        return self.model.analysis_transform(x)[0].numpy()
+
     def estimated_bits(self, image: np.ndarray) -> float:
         """The entropy model's estimate of the payload bits (latents rounded), for real/estimated."""
         import tensorflow as tf

@@ -189,7 +189,8 @@ class SlimCAE(CompressiveAutoencoder):
         return self.to_uint8(self.synthesis(y_hat, width), tf.shape(x)[1:-1])
 
     def _export(self, width: int) -> None:
-        """compress_<w> / decompress_<w>: tf.functions with fixed signatures, saved with the model."""
+        """compress_<w> / decompress_<w> / estimate_bits_<w> / analyze_<w>: tf.functions with fixed
+        signatures, saved with the model."""
 
         def compress(image):
             x = self.to_unit(image)
@@ -208,7 +209,11 @@ class SlimCAE(CompressiveAutoencoder):
             _, bits = entropy_model(self.analysis(x, width), training=False)
             return tf.reduce_sum(bits)
 
+        def analyze(image):  # the float latent, drawn by the report
+            return self.analysis(self.to_unit(image), width)[0]
+
         image_spec = tf.TensorSpec(shape=(None, None, self.channels), dtype=tf.uint8)
+        setattr(self, f"analyze_{width}", tf.function(analyze, input_signature=[image_spec]))
         setattr(self, f"estimate_bits_{width}", tf.function(estimate_bits, input_signature=[image_spec]))
         shape_spec = tf.TensorSpec(shape=(2,), dtype=tf.int32)
         setattr(self, f"compress_{width}", tf.function(compress, input_signature=[image_spec]))
