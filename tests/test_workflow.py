@@ -319,7 +319,7 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
              "params": {"widths": [8, 4], "lambdas": [256, 64]}, "preprocessing": {"patches": patches},
              "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
         ],
-        "evaluation": {"reconstruction_samples": 1},
+        "evaluation": {"reconstruction_samples": 1, "train_split_images": 1},
     }  # fmt: skip
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo, tmp_path, "--cores", "2")
@@ -335,6 +335,8 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
         )
         assert summary["bpp"] > 0 and summary["metrics"]["ms_ssim"] is not None
     assert summaries["slim_width-4"]["bpp"] < summaries["slim_width-8"]["bpp"]
+    train = summaries["slim_width-4"]["train_metrics"]  # the SlimCAE thesis's train vs test tables
+    assert train["images"] == 1 and train["bpp"] > 0 and 0 < train["ms_ssim"] <= 1
     per_image = pd.read_csv(tmp_path / "results/evaluation/fp_lmbda-0.01/per_image.csv")
     assert set(per_image["height"] * per_image["width"]) == {768 * 512}
     assert np.allclose(
@@ -350,7 +352,8 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
         assert samples["latent_0"].shape[2] == 4
     html = (tmp_path / "results/report.html").read_text()
     assert "Dotted: published Kodak results" in html
-    assert "Inside the models" in html  # the published curves are overlaid on Kodak
+    assert "Inside the models" in html and "Train vs test" in html
+    assert (tmp_path / "results/figures/ms-ssim-per-width-slim.png").exists()  # the published curves are overlaid on Kodak
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

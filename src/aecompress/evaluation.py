@@ -207,9 +207,12 @@ def evaluate_variant(
     samples: int,
     evaluation: dict[str, Any] | None = None,
     classifier: str | Path | None = None,
+    train_dataset: PreparedDataset | None = None,
+    train_images: int = 0,
 ) -> dict[str, Any]:
     """Code the test split through the variant's codec, score it, write per_image.csv, summary.json
-    and samples.npz.
+    and samples.npz. With `train_images`, the first N images of `train_dataset`'s training split
+    are coded and scored too (`train_metrics`), for train vs test tables.
 
     Compressive AEs use their own range coder; the other families quantize their latent and
     code it with the prior in `latent_coder.npz` beside the model (codecs.latent), and are also
@@ -239,7 +242,27 @@ def evaluate_variant(
         }
     reconstructions, rates = code_images(codec, test.images, estimate=True)
     method = _model_identity(card, evaluation)
+    extra["train_metrics"] = _train_split_metrics(tf, codec, train_dataset, train_images)
     return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec)
+
+
+def _train_split_metrics(tf, codec, dataset: PreparedDataset | None, count: int) -> dict[str, Any] | None:
+    """Mean metrics and bpp of the first `count` training images, coded like the test split."""
+    if not count or dataset is None:
+        return None
+    images = dataset.splits["train"].images[:count]
+    if not len(images):
+        raise ValueError(
+            f"evaluation.train_split_images: the '{dataset.meta.get('source', '?')}' dataset a model "
+            "was trained on has no training split here"
+        )
+    reconstructions, rates = code_images(codec, images)
+    per_image = per_image_metrics(tf, images, reconstructions)
+    return {
+        "images": len(images),
+        "bpp": float(rates["bpp"].mean()),
+        **{name: _finite_or_none(per_image[name].mean()) for name in METRICS},
+    }
 
 
 def evaluate_baseline(
@@ -287,5 +310,5 @@ def evaluate_baseline(
         "nominal_ratio_definition": None,
         "parameter_count": None,
     }
-    extra = {"coding": coding, "unquantized_metrics": None}
+    extra = {"coding": coding, "unquantized_metrics": None, "train_metrics": None}
     return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec)

@@ -47,10 +47,14 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
             "parameters": summary["parameter_count"],
             "summary": path,
             **{f"param_{k}": v for k, v in summary["params"].items()},
+            # The rate point within the model (a SlimCAE width) is one of its settings too.
+            **{f"param_{k}": v for k, v in (summary.get("operating_point") or {}).items()},
             **summary["metrics"],
         }
         for name, value in (summary.get("unquantized_metrics") or {}).items():
             row[f"float_latent_{name}"] = value
+        for name, value in (summary.get("train_metrics") or {}).items():
+            row[f"train_{name}"] = value
         classification = summary.get("classification") or {}
         row["accuracy"] = classification.get("accuracy_reconstructed")
         row["accuracy_original"] = classification.get("accuracy_original")
@@ -261,6 +265,25 @@ def grid_comparisons(results: pd.DataFrame, cards: dict[str, dict[str, Any]]) ->
                 table[key] = values.astype(int)
         tables[experiment] = table.sort_values(keys).set_index(keys)
     return tables
+
+
+def train_versus_test(results: pd.DataFrame) -> pd.DataFrame:
+    """Mean metrics on the training split next to the test split (the SlimCAE thesis, Tables
+    4.1/4.2), for the rate points evaluated with `evaluation.train_split_images`."""
+    if "train_images" not in results:
+        return pd.DataFrame()
+    rows = results[results["train_images"].notna()].sort_values(["experiment", "bpp"])
+    if rows.empty:
+        return pd.DataFrame()
+    columns = {}
+    for metric in ("bpp", "mse", "psnr", "ms_ssim"):
+        columns[(metric, "train")] = rows[f"train_{metric}"].to_numpy()
+        columns[(metric, "test")] = rows[metric].to_numpy()
+    table = pd.DataFrame(columns, index=rows["method"])
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    table.insert(0, ("images", "train"), rows["train_images"].astype(int).to_numpy())
+    table.insert(1, ("images", "test"), rows["n_images"].to_numpy())
+    return table
 
 
 def plot_grid_comparison(table: pd.DataFrame, ax, metric: str = "mse") -> None:

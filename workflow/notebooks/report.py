@@ -52,6 +52,8 @@ def show(fig, name, caption):
 # %%
 cards = {v["id"]: json.loads(Path(v["card"]).read_text()) for v in variants if "card" in v}
 summary_paths = [v["summary"] for v in variants]
+paths = {v["id"]: v["per_image"] for v in variants}
+paths_samples = {v["id"]: v["samples"] for v in variants}
 results = report.load_summaries(summary_paths)
 bench = report.benchmark_table([p for paths in benchmarks.values() for p in paths])
 facts = {
@@ -352,6 +354,35 @@ for experiment, table in studies.items():
         )
 
 # %% [markdown]
+# ## Train vs test, and MS-SSIM per width (SlimCAE thesis, Tables 4.1/4.2)
+# Mean metrics of the first `evaluation.train_split_images` training images next to the test
+# split, coded through the same files; and, for models with several widths (SlimCAE), the
+# distribution of the per-image test MS-SSIM of each width.
+
+# %%
+train_test = report.train_versus_test(results)
+if train_test.empty:
+    display(Markdown("_No train-split evaluation in this run (config `evaluation.train_split_images`)._"))
+else:
+    display(train_test)
+widths = results[results["family"] == "slimcae"] if "param_width" in results else results.iloc[:0]
+for experiment, curve in widths.groupby("experiment"):
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for row in curve.sort_values("param_width", ascending=False).itertuples():
+        values = pd.read_csv(paths[row.method])["ms_ssim"].dropna()
+        if len(values):
+            ax.hist(values, bins=20, alpha=0.5, label=f"width {int(row.param_width)} ({row.bpp:.3f} bpp)")
+    ax.set_xlabel("per-image test MS-SSIM")
+    ax.set_ylabel("images")
+    ax.legend(fontsize="x-small")
+    ax.set_title(f"{experiment}: MS-SSIM per width on {curve['dataset'].iloc[0]}")
+    show(
+        fig,
+        f"ms-ssim-per-width-{experiment}",
+        f"per-image test MS-SSIM of each width of `{experiment}` (config `params.widths`).",
+    )
+
+# %% [markdown]
 # ## Per-image loss and outliers (coursework Fig. 4)
 # The distribution of the per-image test MSE of one rate point per learned experiment (its
 # median bpp, or median nominal ratio): a few images often dominate the mean. Outliers are
@@ -359,8 +390,7 @@ for experiment, table in studies.items():
 
 # %%
 learned_points = results[results["kind"] == "learned"]
-paths = {v["id"]: v["per_image"] for v in variants}
-paths_samples = {v["id"]: v["samples"] for v in variants}
+
 if learned_points.empty:
     display(Markdown("_No learned method in this run._"))
 for _, curve in learned_points.groupby("experiment"):

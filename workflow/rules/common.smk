@@ -69,12 +69,17 @@ def pca_fit_dataset(wildcards):
 
 
 def evaluation_inputs(wildcards):
-    """The test set; a trained variant's model folder and card; a fitted coder; a classifier."""
+    """The test set; a trained variant's model folder, card (and training set, for train-split
+    metrics); a fitted coder; a classifier."""
     evaluation = EVALUATIONS[wildcards.evaluation]
     inputs = {"dataset": plan.prepared_dataset_path(evaluation.dataset)}
     if evaluation.variant is not None:
         inputs["model"] = plan.model_file(evaluation.variant, "model")
         inputs["card"] = plan.model_file(evaluation.variant, "model.json")
+        if config["evaluation"]["train_split_images"]:
+            inputs["train_dataset"] = plan.prepared_dataset_path(
+                VARIANTS[evaluation.variant].dataset
+            )
     if evaluation.coder is not None:
         inputs["coder"] = evaluation.coder
     if evaluation.classifier is not None:

@@ -72,6 +72,7 @@ rule evaluate:
         runtime=RESOURCES["evaluate"]["runtime"],
     params:
         samples=config["evaluation"]["reconstruction_samples"],
+        train_images=config["evaluation"]["train_split_images"],
         evaluation=lambda wildcards: dataclasses.asdict(
             EVALUATIONS[wildcards.evaluation]
         ),

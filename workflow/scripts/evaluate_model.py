@@ -19,5 +19,14 @@ with output_to_log(snakemake.log[0]):
     if evaluation["variant"] is None:
         summary = evaluate_baseline(evaluation, coder=inputs.get("coder"), **common)
     else:
-        summary = evaluate_variant(inputs.model, inputs.card, evaluation=evaluation, **common)
+        train_path = inputs.get("train_dataset")  # only when evaluation.train_split_images > 0
+        train = PreparedDataset.load(train_path) if train_path else None
+        summary = evaluate_variant(
+            inputs.model,
+            inputs.card,
+            evaluation=evaluation,
+            train_dataset=train,
+            train_images=snakemake.params.train_images,
+            **common,
+        )
     print(f"{summary['method']}: bpp {summary['bpp']}, {summary['metrics']}")
