@@ -405,6 +405,46 @@ def plot_inside_model(points: dict[str, str], fig, channels: int = 4) -> None:
         axes[r][-1].set_title("reconstruction", fontsize="xx-small")
 
 
+def beside_summary(summary_path: str, name: str) -> str:
+    """Another output of the same evaluation (per_image.csv, samples.npz)."""
+    return str(Path(summary_path).with_name(name))
+
+
+def matched_rate_points(results: pd.DataFrame) -> tuple[float, pd.DataFrame]:
+    """For one dataset: a target rate (the median bpp of the learned rate points on the first test
+    image) and, per experiment or baseline, the rate point closest to it on that image."""
+    rows = []
+    for row in results[results["bpp"].notna()].itertuples():
+        first = pd.read_csv(beside_summary(row.summary, "per_image.csv")).iloc[0]
+        rows.append(
+            {"experiment": row.experiment, "method": row.method, "kind": row.kind, "summary": row.summary,
+             "bpp": float(first["bpp"]), "psnr": float(first["psnr"])}
+        )  # fmt: skip
+    points = pd.DataFrame(rows)
+    if points.empty:
+        return float("nan"), points
+    learned = points[points["kind"] == "learned"]
+    target = float((learned if not learned.empty else points)["bpp"].median())
+    points["distance"] = (np.log(points["bpp"]) - np.log(target)).abs()
+    chosen = points.sort_values("distance").groupby("experiment", sort=True).head(1)
+    return target, chosen.sort_values(["kind", "experiment"]).reset_index(drop=True)
+
+
+def plot_matched_rate_grid(chosen: pd.DataFrame, fig) -> None:
+    """The first test image and each chosen rate point's reconstruction, bpp and PSNR underneath."""
+    names, originals, _ = load_samples(beside_summary(chosen["summary"].iloc[0], "samples.npz"))
+    axes = fig.subplots(1, len(chosen) + 1, squeeze=False)[0]
+    axes[0].imshow(_displayable(originals[0]), cmap="gray", vmin=0, vmax=255)
+    axes[0].set_xlabel(f"original\n{names[0]}", fontsize="x-small")
+    for ax, row in zip(axes[1:], chosen.itertuples(), strict=True):
+        _, _, reconstructions = load_samples(beside_summary(row.summary, "samples.npz"))
+        ax.imshow(_displayable(reconstructions[0]), cmap="gray", vmin=0, vmax=255)
+        ax.set_xlabel(f"{row.method}\n{row.bpp:.3f} bpp, {row.psnr:.2f} dB", fontsize="x-small")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
 def plot_reconstruction_grid(sample_paths: dict[str, str], fig, max_images: int = 8) -> None:
     """First row: originals; then one row per variant (same test images in every row)."""
     variants = list(sample_paths)

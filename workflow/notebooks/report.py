@@ -52,8 +52,6 @@ def show(fig, name, caption):
 # %%
 cards = {v["id"]: json.loads(Path(v["card"]).read_text()) for v in variants if "card" in v}
 summary_paths = [v["summary"] for v in variants]
-paths = {v["id"]: v["per_image"] for v in variants}
-paths_samples = {v["id"]: v["samples"] for v in variants}
 results = report.load_summaries(summary_paths)
 bench = report.benchmark_table([p for paths in benchmarks.values() for p in paths])
 facts = {
@@ -290,6 +288,29 @@ for _, curve in learned.groupby("experiment"):
     )
 
 # %% [markdown]
+# ## Reconstructions at matched bpp
+# Per dataset, the first test image decoded by every experiment and baseline at its rate point
+# closest (in log bpp, on that image) to the median rate of the learned methods, with the
+# image's own bpp and PSNR under each.
+
+# %%
+for dataset_name, subset in results[results["bpp"].notna()].groupby("dataset"):
+    target, chosen = report.matched_rate_points(subset)
+    if len(chosen) < 2:
+        continue
+    first = report.load_samples(report.beside_summary(chosen["summary"].iloc[0], "samples.npz"))[1][0]
+    size = 1.5 if max(first.shape[:2]) <= 64 else 2.6
+    fig = plt.figure(figsize=(size * (len(chosen) + 1), size + 0.8))
+    report.plot_matched_rate_grid(chosen, fig)
+    fig.suptitle(f"{dataset_name}: every method near {target:.3f} bpp", fontsize="small")
+    show(
+        fig,
+        f"matched-bpp-{dataset_name}",
+        f"the first test image of `{dataset_name}` from each experiment and baseline at its rate point "
+        f"nearest {target:.3f} bpp (the median rate of the learned methods on this image).",
+    )
+
+# %% [markdown]
 # ## MSE by compression ratio and bias (MNIST paper, Table 1)
 # Test MSE ([0, 1] scale) of the dense autoencoders, with and without trainable bias, decoding
 # the float latent as the paper does (the decoded files' MSE is in the tables above).
@@ -369,7 +390,7 @@ widths = results[results["family"] == "slimcae"] if "param_width" in results els
 for experiment, curve in widths.groupby("experiment"):
     fig, ax = plt.subplots(figsize=(7, 3))
     for row in curve.sort_values("param_width", ascending=False).itertuples():
-        values = pd.read_csv(paths[row.method])["ms_ssim"].dropna()
+        values = pd.read_csv(report.beside_summary(row.summary, "per_image.csv"))["ms_ssim"].dropna()
         if len(values):
             ax.hist(values, bins=20, alpha=0.5, label=f"width {int(row.param_width)} ({row.bpp:.3f} bpp)")
     ax.set_xlabel("per-image test MS-SSIM")
@@ -396,7 +417,9 @@ if learned_points.empty:
 for _, curve in learned_points.groupby("experiment"):
     order = "bpp" if curve["bpp"].notna().all() else "nominal_ratio"
     chosen = curve.sort_values(order).iloc[(len(curve) - 1) // 2]
-    values, outliers, fence = report.per_image_outliers(paths[chosen["method"]])
+    values, outliers, fence = report.per_image_outliers(
+        report.beside_summary(chosen["summary"], "per_image.csv")
+    )
     if len(values) < 4:
         continue
     fig, ax = plt.subplots(figsize=(7, 2.8))
@@ -479,10 +502,11 @@ for experiment, curve in inside.groupby("experiment"):
     curve = curve.sort_values(order)
     if len(curve) > 5:
         curve = curve.iloc[np.linspace(0, len(curve) - 1, 5).round().astype(int)]
+    samples_of = {row.method: report.beside_summary(row.summary, "samples.npz") for row in curve.itertuples()}
     points = {
-        f"{row.method} ({row.bpp:.3f} bpp)" if pd.notna(row.bpp) else row.method: paths_samples[row.method]
+        f"{row.method} ({row.bpp:.3f} bpp)" if pd.notna(row.bpp) else row.method: samples_of[row.method]
         for row in curve.itertuples()
-        if report.load_latent(paths_samples[row.method]) is not None
+        if report.load_latent(samples_of[row.method]) is not None
     }
     if not points:
         continue
