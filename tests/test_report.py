@@ -114,3 +114,27 @@ def test_the_preprocessing_table_says_what_each_model_saw():
         and row["padded and cropped back"] == "150x225 -> 152x232 -> crop"
     )
     assert row["tested on"] == "kodak" and row["patches"] == "whole images" and row["input"] == "150x225x3"
+
+
+def test_experiments_of_one_family_are_compared_by_what_differs():
+    import pandas as pd
+
+    from aecompress.report import setting_differences
+
+    def card(experiment, padding, loss):
+        return {
+            "experiment": experiment, "params": {"filters": [64, 32], "bottleneck_filters": 32},
+            "training": {"loss": loss}, "preprocessing": {"padding": {"multiple": 8, "mode": padding}},
+        }  # fmt: skip
+
+    cards = {"rep": card("cae-replicate", "replicate", "mse"), "zero": card("cae-zero", "zero", "mse"),
+             "ssim": card("cae-ssim", "replicate", "ssim")}  # fmt: skip
+    results = pd.DataFrame({"method": ["rep", "zero", "ssim", "jpeg_q5"],
+                            "experiment": ["cae-replicate", "cae-zero", "cae-ssim", "jpeg"],
+                            "family": ["deep-cae"] * 3 + ["jpeg"], "dataset": ["photos"] * 4,
+                            "mse": [0.010, 0.012, 0.011, 0.02],
+                            "psnr": [20.0, 19.2, 19.6, 17.0]})  # fmt: skip
+    (table,) = setting_differences(results, cards).values()
+    assert list(table.columns) == ["experiment", "loss", "padding", "mse", "psnr"]  # filters are shared
+    assert table.loc["zero", "padding"] == "zero" and table.loc["ssim", "loss"] == "ssim"
+    assert table.loc["zero", "mse"] == 0.012

@@ -286,6 +286,36 @@ def train_versus_test(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def _settings(card: dict[str, Any]) -> dict[str, Any]:
+    """A model's choices, flattened: its params, loss, input scaling and padding."""
+    seen = card.get("preprocessing") or {}
+    padding = seen.get("padding") or {}
+    flat = {k: (tuple(v) if isinstance(v, list) else v) for k, v in (card.get("params") or {}).items()}
+    flat["loss"] = (card.get("training") or {}).get("loss", "mse")
+    flat["normalization"] = (seen.get("normalization") or {}).get("kind", "unit")
+    flat["padding"] = padding.get("mode", "default") if padding else "default"
+    return flat
+
+
+def setting_differences(results: pd.DataFrame, cards: dict[str, dict[str, Any]]) -> dict[str, pd.DataFrame]:
+    """Experiments of one family on one test set side by side, by the settings that differ between
+    them: zero vs replicate padding, MSE vs Huber vs SSIM loss, pooling vs strides (coursework)."""
+    learned = results[results["method"].isin(cards)]
+    tables = {}
+    for (family, dataset), group in learned.groupby(["family", "dataset"]):
+        if group["experiment"].nunique() < 2:
+            continue
+        settings = pd.DataFrame([_settings(cards[m]) for m in group["method"]], index=group["method"])
+        varying = [c for c in settings if settings[c].astype(str).nunique() > 1]
+        if not varying:
+            continue
+        metrics = [m for m in GRID_METRICS if m in group and group[m].notna().any()]
+        table = pd.concat([group.set_index("method")[["experiment"]], settings[varying].astype(str),
+                           group.set_index("method")[metrics]], axis=1)  # fmt: skip
+        tables[f"{family} on {dataset}"] = table.sort_values(["experiment", *varying])
+    return tables
+
+
 def plot_grid_comparison(table: pd.DataFrame, ax, metric: str = "mse") -> None:
     """Bars of a test metric per grid point, each labelled with its nominal ratio (coursework Fig. 7)."""
     labels = [", ".join(map(str, i if isinstance(i, tuple) else (i,))) for i in table.index]

@@ -404,6 +404,19 @@ for experiment, curve in widths.groupby("experiment"):
     )
 
 # %% [markdown]
+# ## Experiments side by side: padding, loss, downsampling (coursework Figs. 6-7)
+# Experiments of the same family tested on the same data, with only the settings that differ
+# between them (params, training loss, input normalization, padding mode) and their test metrics.
+
+# %%
+differences = report.setting_differences(results, cards)
+if not differences:
+    display(Markdown("_No two experiments of one family on one test set in this run._"))
+for title, table in differences.items():
+    display(Markdown(f"### {title}"))
+    display(table)
+
+# %% [markdown]
 # ## Per-image loss and outliers (coursework Fig. 4)
 # The distribution of the per-image test MSE of one rate point per learned experiment (its
 # median bpp, or median nominal ratio): a few images often dominate the mean. Outliers are
