@@ -11,6 +11,12 @@ configfile: "config.yaml"
 report: "workflow/report/workflow.rst"
 
 
+# On a cluster these run on the submit host: downloads need the network, the report is light.
+localrules:
+    download,
+    report,
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/training.smk"

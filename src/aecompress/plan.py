@@ -174,6 +174,14 @@ def report_path() -> str:
     return f"{RESULTS}/report.html"
 
 
+def cluster_resources(resources: dict[str, Any]) -> dict[str, Any]:
+    """The optional cluster-only requests of a rule (GPU model, node constraint) that are set.
+
+    Left out when null, so the SLURM executor adds no `--gres` model or `-C` flag.
+    """
+    return {key: resources[key] for key in ("gpu_model", "constraint") if resources.get(key)}
+
+
 def figures_path() -> str:
     """Folder of the report's figures as PNG files (registered for `snakemake --report`)."""
     return f"{RESULTS}/figures"

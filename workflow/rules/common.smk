@@ -31,6 +31,8 @@ REFERENCE_CURVES = plan.reference_curve_folders(
 )
 FILENAMES = sorted({name for files in DOWNLOADS.values() for name in files})
 ENV = "../../envs/aecompress.yaml"
+# Training jobs that request GPUs get the CUDA build (`--sdm conda`); every other job the CPU one.
+TRAIN_ENV = "../../envs/aecompress-gpu.yaml" if RESOURCES["train"]["gpu"] else ENV
 
 
 wildcard_constraints:

@@ -15,9 +15,10 @@ rule train:
     benchmark:
         plan.benchmark_path("train", "{variant}")
     conda:
-        ENV
+        TRAIN_ENV
     threads: RESOURCES["train"]["threads"]
     resources:
+        **plan.cluster_resources(RESOURCES["train"]),
         mem_mb=RESOURCES["train"]["mem_mb"],
         runtime=RESOURCES["train"]["runtime"],
         gpu=RESOURCES["train"]["gpu"],
@@ -40,9 +41,10 @@ rule train_classifier:
     benchmark:
         plan.benchmark_path("train_classifier", "{dataset}")
     conda:
-        ENV
+        TRAIN_ENV
     threads: RESOURCES["train"]["threads"]
     resources:
+        **plan.cluster_resources(RESOURCES["train"]),
         mem_mb=RESOURCES["train"]["mem_mb"],
         runtime=RESOURCES["train"]["runtime"],
         gpu=RESOURCES["train"]["gpu"],
