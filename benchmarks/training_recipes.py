@@ -145,7 +145,9 @@ def main() -> None:
         "lambdas": args.lambdas,
         "ablation_lambda": args.ablation_lambda,
         "kodak_images": args.kodak_images or 24,
-        "project_recipe": config["experiments"][0]["training"] if "project" in args.recipes else None,
+        "project_recipe": next(
+            (e["training"] for e in config["experiments"] if e["name"] == "bls2017-project"), None
+        ),
         "workflow_seconds": seconds,
         "recipes": curves,
     }

@@ -67,7 +67,8 @@ def profile_run(workdir: Path, environment: dict, *args: str, timeout: int = 600
 
 
 def slurm_job_ids(output: str) -> list[str]:
-    return re.findall(r"submitted with SLURM jobid (\d+)", output) or re.findall(r"SLURM jobid (\d+)", output)
+    """The SLURM job ids the executor plugin logs, one per submission."""
+    return re.findall(r"has been submitted with SLURM jobid (\d+)", output)
 
 
 def test_the_tiny_workflow_runs_through_sbatch(slurm, tmp_path):

@@ -378,6 +378,22 @@ def per_class_mse(summary_paths: list[str]) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").reindex(order)
 
 
+def in_rate_order(curve: pd.DataFrame) -> pd.DataFrame:
+    """An experiment's rate points by real bpp where each has one, else by nominal ratio."""
+    return curve.sort_values("bpp" if curve["bpp"].notna().all() else "nominal_ratio")
+
+
+def middle_rate_point(curve: pd.DataFrame) -> pd.Series:
+    """The rate point an experiment is shown by where one suffices: its median in rate order."""
+    return in_rate_order(curve).iloc[(len(curve) - 1) // 2]
+
+
+def panel_inches(samples_path: str, small: float, large: float) -> float:
+    """Figure inches per image panel: `small` for tiny images (up to 64 px a side), else `large`."""
+    _, originals, _ = load_samples(samples_path)
+    return small if max(originals[0].shape[:2]) <= 64 else large
+
+
 def load_samples(path: str) -> tuple[list[str], list[np.ndarray], list[np.ndarray]]:
     with np.load(path, allow_pickle=False) as data:
         names = [str(n) for n in data["names"]]

@@ -294,7 +294,7 @@ learned = results[(results["kind"] == "learned") & results["bpp"].notna()]
 if learned.empty:
     display(Markdown("_No learned method with a bitstream in this run._"))
 for _, curve in learned.groupby("experiment"):
-    chosen = curve.sort_values("bpp").iloc[(len(curve) - 1) // 2]
+    chosen = report.middle_rate_point(curve)
     fig = plt.figure(figsize=(11, 3.4))
     report.plot_equal_rate(chosen["summary"], fig)
     show(
@@ -315,8 +315,7 @@ for dataset_name, subset in results[results["bpp"].notna()].groupby("dataset"):
     target, chosen = report.matched_rate_points(subset)
     if len(chosen) < 2:
         continue
-    first = report.load_samples(report.beside_summary(chosen["summary"].iloc[0], "samples.npz"))[1][0]
-    size = 1.5 if max(first.shape[:2]) <= 64 else 2.6
+    size = report.panel_inches(report.beside_summary(chosen["summary"].iloc[0], "samples.npz"), 1.5, 2.6)
     fig = plt.figure(figsize=(size * (len(chosen) + 1), size + 0.8))
     report.plot_matched_rate_grid(chosen, fig)
     fig.suptitle(f"{dataset_name}: every method near {target:.3f} bpp", fontsize="small")
@@ -445,8 +444,7 @@ learned_points = results[results["kind"] == "learned"]
 if learned_points.empty:
     display(Markdown("_No learned method in this run._"))
 for _, curve in learned_points.groupby("experiment"):
-    order = "bpp" if curve["bpp"].notna().all() else "nominal_ratio"
-    chosen = curve.sort_values(order).iloc[(len(curve) - 1) // 2]
+    chosen = report.middle_rate_point(curve)
     values, outliers, fence = report.per_image_outliers(
         report.beside_summary(chosen["summary"], "per_image.csv")
     )
@@ -528,8 +526,7 @@ for dataset_name in sorted({test_dataset(c) for c in cards.values()}):
 # %%
 inside = results[(results["kind"] == "learned")]
 for experiment, curve in inside.groupby("experiment"):
-    order = "bpp" if curve["bpp"].notna().all() else "nominal_ratio"
-    curve = curve.sort_values(order)
+    curve = report.in_rate_order(curve)
     if len(curve) > 5:
         curve = curve.iloc[np.linspace(0, len(curve) - 1, 5).round().astype(int)]
     samples_of = {row.method: report.beside_summary(row.summary, "samples.npz") for row in curve.itertuples()}
@@ -540,7 +537,7 @@ for experiment, curve in inside.groupby("experiment"):
     }
     if not points:
         continue
-    size = 1.3 if max(report.load_samples(next(iter(points.values())))[1][0].shape[:2]) <= 64 else 1.9
+    size = report.panel_inches(next(iter(points.values())), 1.3, 1.9)
     fig = plt.figure(figsize=(size * 7 + 1, size * len(points) + 0.6))
     report.plot_inside_model(points, fig)
     fig.suptitle(f"{experiment}: latents of the first test image", fontsize="small")
