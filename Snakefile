@@ -20,6 +20,7 @@ localrules:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/training.smk"
+include: "workflow/rules/tuning.smk"
 include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
 

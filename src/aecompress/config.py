@@ -46,6 +46,12 @@ def config_schema() -> dict[str, Any]:
     return schema
 
 
+def training_defaults() -> dict[str, Any]:
+    """Every key of an experiment's `training` block at its schema default."""
+    properties = config_schema()["$defs"]["training"]["properties"]
+    return {key: copy.deepcopy(value["default"]) for key, value in properties.items() if "default" in value}
+
+
 def _validator_filling_defaults(base):
     """A jsonschema validator class that inserts each missing property's `default`."""
     validate_properties = base.VALIDATORS["properties"]
@@ -150,6 +156,47 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 problems.append(f"{where} (variant {variant.id}): {problem}")
     problems += _baseline_problems(config)
     problems += _classifier_problems(config)
+    problems += _tuning_problems(config)
+    return problems
+
+
+def _tuning_problems(config: dict[str, Any]) -> list[str]:
+    from aecompress.models import check_variant
+    from aecompress.plan import all_variants, tuned_variant
+
+    problems = []
+    taken = [e["name"] for e in config["experiments"]] + [b["name"] for b in config["baselines"]]
+    taken += [v for v in all_variants({**config, "tuning": []})]
+    names = [s["name"] for s in config["tuning"]]
+    for i, study in enumerate(config["tuning"]):
+        where, dataset = f"tuning[{i}]", study["dataset"]
+        if study["name"] in taken or names.count(study["name"]) > 1:
+            problems.append(
+                f"{where}.name: '{study['name']}' is already used by another study, experiment, variant "
+                "or baseline"
+            )
+        if dataset not in config["datasets"]:
+            known = ", ".join(sorted(config["datasets"]))
+            problems.append(f"{where}.dataset: '{dataset}' is not a key of `datasets` (known: {known})")
+            continue
+        options = config["datasets"][dataset]
+        if not options.get("folds"):
+            problems.append(
+                f"{where}.dataset: '{dataset}' has no folds; set datasets.{dataset}.folds to K_outer "
+                "(e.g. 10, the coursework's)"
+            )
+        if options["test_fraction"] == 1:
+            problems.append(f"{where}.dataset: '{dataset}' is test-only (test_fraction: 1)")
+        deepest = 2 ** max(study["search_space"]["blocks"])
+        multiple = (study["preprocessing"].get("padding") or {}).get("multiple")
+        if multiple and multiple % deepest:
+            problems.append(
+                f"{where}.preprocessing.padding.multiple: {multiple} is not a multiple of {deepest}, the "
+                "downsampling factor of the deepest searched model (2^max(search_space.blocks))"
+            )
+        variant = tuned_variant(study)
+        for problem in check_variant(variant, options["source"]):
+            problems.append(f"{where}: {problem}")
     return problems
 
 

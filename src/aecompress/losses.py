@@ -95,3 +95,27 @@ def _halve(tf, images):
     shape = tf.shape(images)
     pad = [[0, 0], [0, shape[1] % 2], [0, shape[2] % 2], [0, 0]]
     return tf.nn.avg_pool2d(tf.pad(images, pad, mode="SYMMETRIC"), 2, 2, padding="VALID")
+
+
+def validation_objective(tf, name: str, huber_delta: float, normalization: Normalization, image_shape):
+    """A Keras metric: the mean per-image `name` loss on [0, 1] pixels, whatever the normalization.
+
+    A hyperparameter search scores every trial by it, so trials that train with different
+    losses and normalizations are compared on one scale (1 - SSIM for ssim).
+    """
+    scale = tf.constant(normalization.scale * 255.0)
+    offset = tf.constant(normalization.offset)
+    window = min(SSIM_WINDOW, *image_shape[:2])
+
+    def per_image(y_true, y_pred):
+        x = (tf.cast(y_true, tf.float32) - offset) / scale
+        y = (tf.cast(y_pred, tf.float32) - offset) / scale
+        if name == "mse":
+            return tf.reduce_mean(tf.square(x - y), axis=[1, 2, 3])
+        if name == "huber":
+            return tf.reduce_mean(tf.keras.losses.huber(x, y, delta=huber_delta), axis=[1, 2])
+        if name == "ssim":
+            return 1.0 - tf.image.ssim(x, y, max_val=1.0, filter_size=window)
+        raise ValueError(f"objective: unknown loss '{name}' (expected mse, huber or ssim)")
+
+    return tf.keras.metrics.MeanMetricWrapper(per_image, name="objective")

@@ -26,6 +26,8 @@ class Variant:
     training: dict[str, Any] = field(hash=False)
     preprocessing: dict[str, Any] = field(hash=False)
     grid_values: dict[str, Any] = field(hash=False)
+    # The tuning study whose selection.json supplies the searched params (None: all in `params`).
+    tuning: str | None = None
 
 
 def _format_value(value: Any) -> str:
@@ -60,9 +62,56 @@ def expand_variants(experiment: dict[str, Any]) -> list[Variant]:
     return variants
 
 
+def tuned_variant(study: dict[str, Any]) -> Variant:
+    """A tuning study's final model, before the search has filled in its searched params.
+
+    Trained like every deep-cae variant: Adam at the study's rate for Hyperband's max_epochs,
+    with the training defaults of the config schema for everything the study does not set.
+    """
+    from aecompress.config import training_defaults
+
+    training = {
+        **training_defaults(),
+        "optimizer": "adam",
+        "learning_rate": study["learning_rate"],
+        "batch_size": study["batch_size"],
+        "huber_delta": study["huber_delta"],
+        "epochs": study["hyperband"]["max_epochs"],
+    }
+    return Variant(
+        id=study["name"],
+        experiment=study["name"],
+        family="deep-cae",
+        dataset=study["dataset"],
+        params=dict(study["params"]),
+        test_dataset=study["dataset"],
+        training=training,
+        preprocessing=dict(study["preprocessing"]),
+        grid_values={},
+        tuning=study["name"],
+    )
+
+
 def all_variants(config: dict[str, Any]) -> dict[str, Variant]:
-    """Variants of every experiment, keyed by id (ids are unique by construction)."""
-    return {v.id: v for e in config["experiments"] for v in expand_variants(e)}
+    """Variants of every experiment and the final model of every tuning study, keyed by id."""
+    variants = {v.id: v for e in config["experiments"] for v in expand_variants(e)}
+    variants.update({s["name"]: tuned_variant(s) for s in config.get("tuning", [])})
+    return variants
+
+
+def outer_folds(config: dict[str, Any], study: dict[str, Any]) -> list[int]:
+    """The outer folds of a study: one per fold of its dataset's training split."""
+    return list(range(config["datasets"][study["dataset"]]["folds"] or 0))
+
+
+def tuning_file(study: str, name: str) -> str:
+    """A file of a study's selection: selection.json, folds.csv or trials.csv."""
+    return f"{RESULTS}/tuning/{study}/{name}"
+
+
+def outer_fold_file(study: str, fold: int | str, name: str) -> str:
+    """A file of one outer fold's search: result.json, trials.csv, images.csv (tuner/ holds its state)."""
+    return f"{RESULTS}/tuning/{study}/outer-{fold}/{name}"
 
 
 @dataclass(frozen=True)
@@ -209,6 +258,17 @@ def report_variant_files(evaluations: list[Evaluation]) -> list[dict[str, str]]:
     return files
 
 
+def report_tuning_files(config: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """What the report reads of each tuning study (the notebook's `tuning` parameter)."""
+    return {
+        s["name"]: {
+            name.split(".")[0]: tuning_file(s["name"], name)
+            for name in ("selection.json", "folds.csv", "trials.csv")
+        }
+        for s in config.get("tuning", [])
+    }
+
+
 def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
     """Benchmark files of every job the report summarises, by rule."""
     variants = list(all_variants(config))
@@ -222,6 +282,14 @@ def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
         "fit_latent_coder": sorted(
             {benchmark_path("fit_latent_coder", e.variant) for e in evaluations if e.coder and e.variant}
         ),
+        "tune_outer_fold": [
+            benchmark_path("tune_outer_fold", f"{s['name']}_outer-{k}")
+            for s in config.get("tuning", [])
+            for k in outer_folds(config, s)
+        ],
+        "select_configuration": [
+            benchmark_path("select_configuration", s["name"]) for s in config.get("tuning", [])
+        ],
         "fit_pca": [
             benchmark_path("fit_pca", b["name"]) for b in config.get("baselines", []) if b["codec"] == "pca"
         ],

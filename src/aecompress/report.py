@@ -329,6 +329,58 @@ def plot_grid_comparison(table: pd.DataFrame, ax, metric: str = "mse") -> None:
         )
 
 
+def tuning_overview(study: dict[str, Any], selection: dict[str, Any]) -> pd.DataFrame:
+    """What a tuning study searched and chose: its settings, the selected configuration, its scores."""
+    hyperband = study["hyperband"]
+    facts = {
+        "outer folds (K_outer)": selection["outer_folds"],
+        "inner folds (K_inner)": study["inner_folds"],
+        "Hyperband": f"factor {hyperband['factor']}, max_epochs {hyperband['max_epochs']}, "
+        f"iterations {hyperband['iterations']}",
+        "search space": "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in study["search_space"].items()),
+        "objective": f"{study['objective']} on [0, 1] pixels"
+        + (f" + {study['rate_penalty']:g} x latent/input values" if study["rate_penalty"] else ""),
+        "selection rule": selection["rule"],
+        "selected configuration": ", ".join(f"{k}={v}" for k, v in selection["configuration"].items()),
+        "chosen by outer folds": f"{selection['votes']} of {selection['outer_folds']} "
+        f"({', '.join(map(str, selection['chosen_by_folds']))})",
+        "outer-fold score (mean +- sd)": _mean_sd(selection, "outer_score"),
+        "outer-fold loss (mean +- sd)": _mean_sd(selection, "outer_loss"),
+    }
+    return pd.DataFrame({"value": facts})
+
+
+def _mean_sd(selection: dict[str, Any], name: str) -> str:
+    return f"{selection[name + '_mean']:.4g} +- {selection[name + '_std']:.2g}"
+
+
+def best_trials(trials: pd.DataFrame, count: int = 10) -> pd.DataFrame:
+    """The `count` lowest-scoring finished trials of all outer folds, with their configuration."""
+    finished = trials[trials["status"] == "COMPLETED"]
+    hidden = {"status", "inner_loss"} | {c for c in trials if c.startswith("inner_loss_")}
+    columns = ["outer_fold", "trial_id", "epochs", "score"] + [
+        c for c in trials.columns if c not in hidden | {"outer_fold", "trial_id", "epochs", "score"}
+    ]
+    best = finished.sort_values(["score", "outer_fold", "trial_id"]).head(count)
+    return best[columns].set_index(["outer_fold", "trial_id"])
+
+
+def plot_trials(trials: pd.DataFrame, ax) -> None:
+    """Every trial's score against the epochs Hyperband gave it, one colour per outer fold."""
+    finished = trials[trials["status"] == "COMPLETED"]
+    folds = sorted(finished["outer_fold"].unique())
+    for fold in folds:
+        subset = finished[finished["outer_fold"] == fold]
+        jitter = (fold - (len(folds) - 1) / 2) * 0.06
+        ax.scatter(
+            subset["epochs"] * (1 + jitter), subset["score"], s=14, alpha=0.7, label=f"outer fold {fold}"
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("epochs trained (Hyperband budget)")
+    ax.set_ylabel("score (mean inner-fold objective)")
+    ax.legend(fontsize="x-small", ncol=2)
+
+
 def per_image_outliers(per_image_path: str, metric: str = "mse") -> tuple[pd.Series, pd.DataFrame, float]:
     """Per-image values of a metric and the images beyond Tukey's upper fence (Q3 + 1.5 IQR).
 

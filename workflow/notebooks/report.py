@@ -18,6 +18,7 @@ benchmarks = {}  # rule -> Snakemake benchmark .tsv files
 jobs = {}  # rule -> number of jobs
 figures_dir = None  # where every figure is also saved as PNG (the rule's `figures` output)
 references = {}  # dataset -> folder of published rate-distortion curves (resources/reference-results)
+tuning = {}  # study name -> its selection.json, folds.csv and trials.csv
 
 # %%
 import json
@@ -33,6 +34,7 @@ from aecompress import comparisons, report
 from aecompress import references as published
 from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES
+from aecompress.tuning import read_trials
 
 pd.set_option("display.precision", 4)
 pd.set_option("display.max_colwidth", None)
@@ -431,6 +433,41 @@ if not differences:
 for title, table in differences.items():
     display(Markdown(f"### {title}"))
     display(table)
+
+# %% [markdown]
+# ## Hyperparameter search: Hyperband in nested cross-validation (coursework Table 1)
+# Each outer fold's KerasTuner Hyperband search saw only that fold's training images; a trial's
+# score is its mean validation objective over the inner folds. The chosen configuration was
+# retrained on the outer training split and scored on the held-out fold (the outer scores
+# estimate how well the whole selection procedure generalises). The final model, trained with
+# the selected configuration on the whole training split, is evaluated above like every model.
+
+# %%
+if not tuning:
+    display(Markdown("_No tuning study in this run (config `tuning`)._"))
+studies_by_name = {s["name"]: s for s in config.get("tuning", [])}
+for name, files in tuning.items():
+    selection = json.loads(Path(files["selection"]).read_text())
+    display(Markdown(f"### {name}"))
+    display(report.tuning_overview(studies_by_name[name], selection))
+    display(Markdown("Per outer fold: the configuration it chose, and its inner and outer scores."))
+    display(pd.read_csv(files["folds"]))
+    if name in by_method.index:
+        final = by_method.loc[[name], ["dataset", *report.GRID_METRICS]]
+        display(Markdown("The final model on the test split (never part of any fold):"))
+        display(final)
+    trials = read_trials(files["trials"])
+    display(Markdown(f"{len(trials)} trials in all; the best 10:"))
+    display(report.best_trials(trials))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    report.plot_trials(trials, ax)
+    ax.set_title(f"{name}: Hyperband trials")
+    show(
+        fig,
+        f"tuning-{name}",
+        f"score of every Hyperband trial of study `{name}` (results/tuning/{name}/trials.csv; config "
+        "`tuning`) against the epochs it trained, one colour per outer fold.",
+    )
 
 # %% [markdown]
 # ## Per-image loss and outliers (coursework Fig. 4)

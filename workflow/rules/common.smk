@@ -26,6 +26,7 @@ BENCHMARKS = plan.job_benchmarks(config)
 DOWNLOADS = plan.downloads(config)
 BASELINES = {b["name"]: b for b in config["baselines"]}
 CLASSIFIERS = {c["dataset"]: c for c in config["classifiers"]}
+STUDIES = {s["name"]: s for s in config["tuning"]}
 REFERENCE_CURVES = plan.reference_curve_folders(
     config, Path(workflow.basedir) / "resources" / "reference-results"
 )
@@ -33,6 +34,7 @@ FILENAMES = sorted({name for files in DOWNLOADS.values() for name in files})
 ENV = "../../envs/aecompress.yaml"
 # Training jobs that request GPUs get the CUDA build (`--sdm conda`); every other job the CPU one.
 TRAIN_ENV = "../../envs/aecompress-gpu.yaml" if RESOURCES["train"]["gpu"] else ENV
+TUNE_ENV = "../../envs/aecompress-gpu.yaml" if RESOURCES["tune"]["gpu"] else ENV
 
 
 wildcard_constraints:
@@ -41,6 +43,8 @@ wildcard_constraints:
     evaluation="|".join(re.escape(e) for e in EVALUATIONS),
     filename="|".join(re.escape(f) for f in FILENAMES) or "(?!)",
     baseline="|".join(re.escape(b) for b in BASELINES) or "(?!)",
+    study="|".join(re.escape(s) for s in STUDIES) or "(?!)",
+    fold=r"\d+",
 
 
 def all_targets():
@@ -57,6 +61,28 @@ def dataset_downloads(wildcards):
 
 def variant_dataset(wildcards):
     return plan.prepared_dataset_path(VARIANTS[wildcards.variant].dataset)
+
+
+def train_inputs(wildcards):
+    """The training set; for a tuning study's final model also its selected configuration."""
+    variant = VARIANTS[wildcards.variant]
+    inputs = {"dataset": plan.prepared_dataset_path(variant.dataset)}
+    if variant.tuning is not None:
+        inputs["selection"] = plan.tuning_file(variant.tuning, "selection.json")
+    return inputs
+
+
+def study_dataset(wildcards):
+    return plan.prepared_dataset_path(STUDIES[wildcards.study]["dataset"])
+
+
+def study_fold_files(wildcards, name):
+    """One file of every outer fold of a study, in fold order."""
+    study = STUDIES[wildcards.study]
+    return [
+        plan.outer_fold_file(study["name"], fold, name)
+        for fold in plan.outer_folds(config, study)
+    ]
 
 
 def variant_record(wildcards):

@@ -8,6 +8,11 @@ rule report:
             for key, path in files.items()
             if key != "id"
         ],
+        tuning=[
+            path
+            for files in plan.report_tuning_files(config).values()
+            for path in files.values()
+        ],
         reference_curves=[
             str(path)
             for folder in REFERENCE_CURVES.values()
@@ -42,5 +47,6 @@ rule report:
         benchmarks=BENCHMARKS,
         references=REFERENCE_CURVES,
         jobs={rule: len(paths) for rule, paths in BENCHMARKS.items()},
+        tuning=plan.report_tuning_files(config),
     script:
         "../scripts/render_report.py"

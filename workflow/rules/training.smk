@@ -1,6 +1,6 @@
 rule train:
     input:
-        dataset=variant_dataset,
+        unpack(train_inputs),
     output:
         model=directory(plan.model_file("{variant}", "model")),
         history=report(

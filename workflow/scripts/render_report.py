@@ -17,5 +17,6 @@ with output_to_log(snakemake.log[0]):
             "figures_dir": snakemake.output.figures,
             "references": snakemake.params.references,
             "jobs": snakemake.params.jobs,
+            "tuning": snakemake.params.tuning,
         },
     )

@@ -1,15 +1,21 @@
-"""Snakemake entry point: train one model variant."""
+"""Snakemake entry point: train one model variant (a tuning study's with its selected configuration)."""
 
+import json
 from pathlib import Path
 
 from aecompress.images import PreparedDataset
 from aecompress.plan import Variant
 from aecompress.runtime import output_to_log
 from aecompress.training import train_variant
+from aecompress.tuning import selected_variant
 
 with output_to_log(snakemake.log[0]):
+    variant = Variant(**snakemake.params.variant)
+    selection = snakemake.input.get("selection")  # a tuning study's final model
+    if selection:
+        variant = selected_variant(variant, json.loads(Path(selection).read_text()))
     card = train_variant(
-        Variant(**snakemake.params.variant),
+        variant,
         PreparedDataset.load(snakemake.input.dataset),
         seed=snakemake.params.seed,
         threads=snakemake.threads,
