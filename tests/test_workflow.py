@@ -42,6 +42,7 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
         "dense-digits_latent_units-16_use_bias-true",
         "dense-digits_latent_units-16_use_bias-false",
         "dense-photos",
+        "cae-search",
         "jpeg-photos_quality-20",
         "jpeg-photos_quality-90",
         "pca-photos_step-8",
@@ -98,6 +99,27 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     with np.load(workdir / "results/evaluation/jpeg-photos_quality-20/samples.npz") as data:
         assert "latent_0" not in data  # a classical codec has no latent
     assert "<script src=" not in html.split("<body")[1]  # nothing to fetch for the content
+
+
+def test_the_tuning_study_runs_one_job_per_outer_fold_and_its_final_model_is_evaluated(tiny_run):
+    _, workdir = tiny_run
+    study = workdir / "results/tuning/cae-search"
+    folds = pd.read_csv(study / "folds.csv")
+    assert list(folds["outer_fold"]) == [0, 1] and (folds["trials"] > 0).all()
+    assert (folds["outer_test_images"] + folds["search_images"]).nunique() == 1  # every fold splits one set
+    for fold in (0, 1):
+        assert (workdir / f"logs/tune_outer_fold/cae-search_outer-{fold}.log").exists()
+        assert (study / f"outer-{fold}/tuner/hyperband/oracle.json").exists()  # the resumable state
+    selection = json.loads((study / "selection.json").read_text())
+    card = json.loads((workdir / "results/models/cae-search/model.json").read_text())
+    assert card["params"] == selection["params"] and card["training"]["loss"] == selection["loss"]
+    assert card["family"] == "deep-cae" and card["epochs_run"] == 2  # Hyperband's max_epochs
+    summary = json.loads((workdir / "results/evaluation/cae-search/summary.json").read_text())
+    assert summary["bpp"] > summary["header_bpp"] > 0 and summary["coding"]["quantizer"]
+    assert 0 < summary["classification"]["accuracy_ratio"] <= 1.2  # scored by the digits classifier
+    html = (workdir / "results/report.html").read_text()
+    assert "Hyperparameter search: Hyperband in nested cross-validation" in html
+    assert selection["rule"] in html and (workdir / "results/figures/tuning-cae-search.png").exists()
 
 
 def test_a_larger_latent_gives_a_lower_test_mse(tiny_run):
@@ -413,6 +435,7 @@ def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny
         "Nominal compression ratio vs real bits",
         "Classifier accuracy on reconstructions (CIFAR-10 paper, Fig. 4)",
         "MSE by compression ratio and bias (MNIST paper, Table 1)", "Job durations",
+        "Hyperparameter search: Hyperband in nested cross-validation",
     ):  # fmt: skip
         assert any(h.startswith(section) for h in headings), (section, headings)
     # The table of every rate point shows each summary's own numbers (4 decimals).

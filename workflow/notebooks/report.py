@@ -453,9 +453,14 @@ for name, files in tuning.items():
     display(Markdown("Per outer fold: the configuration it chose, and its inner and outer scores."))
     display(pd.read_csv(files["folds"]))
     if name in by_method.index:
-        final = by_method.loc[[name], ["dataset", *report.GRID_METRICS]]
-        display(Markdown("The final model on the test split (never part of any fold):"))
-        display(final)
+        final = by_method.loc[name]
+        display(
+            Markdown(
+                f"The final model `{name}` on the {final['dataset']} test split (in no fold): "
+                f"{final['bpp']:.3f} bpp, PSNR {final['psnr']:.2f} dB, MSE {final['mse']:.4g}, "
+                f"nominal ratio {final['nominal_ratio']:.3g}x; its row in every table above."
+            )
+        )
     trials = read_trials(files["trials"])
     display(Markdown(f"{len(trials)} trials in all; the best 10:"))
     display(report.best_trials(trials))
