@@ -234,3 +234,17 @@ def test_a_search_is_reproducible_and_a_killed_search_resumes_to_the_same_result
     )
     assert json.loads((tmp_path / "selection/selection.json").read_text()) == selection
     assert len(read_trials(tmp_path / "selection/trials.csv")) == len(trials) + penalised["trials"]
+
+
+def test_a_trial_that_raises_fails_the_job_instead_of_being_skipped(tiny, tmp_path, monkeypatch):
+    import keras_tuner as kt
+
+    config, dataset = tiny
+
+    def broken(self, *args):
+        raise ValueError("a bug in the training code")
+
+    monkeypatch.setattr(_Search, "fit_and_score", broken)
+    with pytest.raises(kt.errors.FatalError, match="trial 0000 failed: ValueError"):
+        _search(config, dataset, 0, tmp_path)
+    assert not (tmp_path / "result.json").exists()

@@ -40,6 +40,12 @@ def import_tensorflow(threads: int):
     return tf
 
 
+def grow_gpu_memory(tf) -> None:
+    """Let TensorFlow take GPU memory as it needs it, so jobs sharing a GPU node do not starve."""
+    for gpu in tf.config.list_physical_devices("GPU"):
+        tf.config.experimental.set_memory_growth(gpu, True)
+
+
 def derived_seed(seed: int, *keys: str) -> int:
     """A stable 31-bit seed for one job, derived from the config seed and the job's name.
 

@@ -20,7 +20,13 @@ from aecompress.losses import reconstruction_loss
 from aecompress.models import get_family
 from aecompress.plan import Variant
 from aecompress.preprocessing import Normalization, PatchSampler, crop_box, fit_normalization
-from aecompress.runtime import atomic_path, derived_seed, import_tensorflow, seed_everything
+from aecompress.runtime import (
+    atomic_path,
+    derived_seed,
+    grow_gpu_memory,
+    import_tensorflow,
+    seed_everything,
+)
 
 OPTIMIZERS = {"adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop"}
 
@@ -174,8 +180,7 @@ def train_variant(
     Returns the model card (model.json).
     """
     tf = import_tensorflow(threads)
-    for gpu in tf.config.list_physical_devices("GPU"):
-        tf.config.experimental.set_memory_growth(gpu, True)
+    grow_gpu_memory(tf)
     settings = variant.training
     if settings["mixed_precision"]:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")

@@ -29,7 +29,13 @@ from aecompress.datasets import fold_assignment
 from aecompress.images import ImageSet, PreparedDataset
 from aecompress.models import get_family
 from aecompress.plan import Variant
-from aecompress.runtime import atomic_path, derived_seed, import_tensorflow, seed_everything
+from aecompress.runtime import (
+    atomic_path,
+    derived_seed,
+    grow_gpu_memory,
+    import_tensorflow,
+    seed_everything,
+)
 
 SELECTION_RULE = (
     "the configuration chosen by the most outer folds; a tie goes to the lower mean outer-fold score"
@@ -147,6 +153,7 @@ class _Search:
         from aecompress.training import EpochCounter, training_data
 
         tf = self.tf
+        tf.keras.backend.clear_session()  # a search builds hundreds of models: free the last ones
         seed_everything(tf, seed)
         variant = trial_variant(self.variant, params, loss, epochs)
         implementation = self.family.implementation()
@@ -215,7 +222,10 @@ def _tuner(kt, search: _Search, study: dict[str, Any], directory: Path, seed: in
         """Hyperband whose trials are scored by inner cross-validation, each trained from scratch."""
 
         def run_trial(self, trial, *args, **kwargs):
-            result = search.score(trial.hyperparameters.values)
+            try:
+                result = search.score(trial.hyperparameters.values)
+            except Exception as err:  # KerasTuner would skip it as an invalid trial and go on
+                raise kt.errors.FatalError(f"trial {trial.trial_id} failed: {err!r}") from err
             if not np.isfinite(list(result.values())).all():
                 raise kt.errors.FailedTrialError(f"non-finite objective {result} (the loss diverged)")
             return result
@@ -259,6 +269,7 @@ def tune_outer_fold(
     if dataset.folds is None:
         raise TuningError(f"tuning study '{study['name']}': dataset '{study['dataset']}' has no folds")
     tf = import_tensorflow(threads)
+    grow_gpu_memory(tf)
     import keras_tuner as kt
 
     out_dir = Path(out_dir)
