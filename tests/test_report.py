@@ -138,3 +138,44 @@ def test_experiments_of_one_family_are_compared_by_what_differs():
     assert list(table.columns) == ["experiment", "loss", "padding", "mse", "psnr"]  # filters are shared
     assert table.loc["zero", "padding"] == "zero" and table.loc["ssim", "loss"] == "ssim"
     assert table.loc["zero", "mse"] == 0.012
+
+
+def test_the_tuning_section_states_the_study_and_lists_the_best_finished_trials():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from aecompress import report
+    from aecompress.config import validate_config
+    from aecompress.tuning import select_configuration
+
+    config = validate_config({
+        "datasets": {"digits": {"source": "sklearn-digits", "folds": 2}},
+        "experiments": [{"name": "dense", "family": "dense", "dataset": "digits"}],
+        "tuning": [{"name": "search", "dataset": "digits", "rate_penalty": 0.01}],
+    })  # fmt: skip
+    results = [
+        {"study": "search", "outer_fold": k, "configuration": {"blocks": 1, "loss": "mse"}, "params": {},
+         "loss": "mse", "objective": "mse", "outer_score": score, "outer_loss": score - 0.001}
+        for k, score in ((0, 0.01), (1, 0.03))
+    ]  # fmt: skip
+    overview = report.tuning_overview(config["tuning"][0], select_configuration(results))["value"]
+    assert overview["outer folds (K_outer)"] == 2 and overview["inner folds (K_inner)"] == 3
+    assert overview["Hyperband"] == "factor 5, max_epochs 30, iterations 1"
+    assert overview["objective"] == "mse on [0, 1] pixels + 0.01 x latent/input values"
+    assert overview["chosen by outer folds"] == "2 of 2 (0, 1)"
+    assert overview["outer-fold score (mean +- sd)"] == "0.02 +- 0.014"
+    trials = pd.DataFrame({
+        "trial_id": ["0000", "0001", "0000"], "status": ["COMPLETED", "FAILED", "COMPLETED"],
+        "epochs": [2, 2, 6], "score": [0.5, 0.1, 0.2], "blocks": [1, 2, 3], "inner_loss": [0.5, 0.1, 0.2],
+        "inner_loss_0": [0.5, 0.1, 0.2], "outer_fold": [0, 0, 1],
+    })  # fmt: skip
+    best = report.best_trials(trials)
+    assert list(best.index) == [(1, "0000"), (0, "0000")]  # the failed trial is left out
+    assert list(best.columns) == ["epochs", "score", "blocks"]
+    fig, ax = plt.subplots()
+    report.plot_trials(trials, ax)
+    assert len(ax.collections) == 2 and ax.get_xscale() == "log"
+    plt.close(fig)
