@@ -166,7 +166,7 @@ def _tuning_problems(config: dict[str, Any]) -> list[str]:
 
     problems = []
     taken = [e["name"] for e in config["experiments"]] + [b["name"] for b in config["baselines"]]
-    taken += [v for v in all_variants({**config, "tuning": []})]
+    taken += list(all_variants({**config, "tuning": []}))
     names = [s["name"] for s in config["tuning"]]
     for i, study in enumerate(config["tuning"]):
         where, dataset = f"tuning[{i}]", study["dataset"]

@@ -116,6 +116,13 @@ def fit_normalization(kind: str, train: ImageSet) -> Normalization:
     return Normalization(kind)
 
 
+def model_input_shape(variant, images: ImageSet) -> tuple[int, int, int]:
+    """The (H, W, C) a model of `variant` is built for: its training patch, else the images' size."""
+    patches = variant.preprocessing.get("patches")
+    shape = tuple(int(s) for s in images.images[0].shape)
+    return (patches["size"], patches["size"], shape[2]) if patches else shape
+
+
 def padded_size(height: int, width: int, multiple: int) -> tuple[int, int]:
     return height + (-height % multiple), width + (-width % multiple)
 

@@ -19,7 +19,13 @@ from aecompress.images import ImageSet, PreparedDataset
 from aecompress.losses import reconstruction_loss
 from aecompress.models import get_family
 from aecompress.plan import Variant
-from aecompress.preprocessing import Normalization, PatchSampler, crop_box, fit_normalization
+from aecompress.preprocessing import (
+    Normalization,
+    PatchSampler,
+    crop_box,
+    fit_normalization,
+    model_input_shape,
+)
 from aecompress.runtime import (
     atomic_path,
     derived_seed,
@@ -189,8 +195,7 @@ def train_variant(
     family = get_family(variant.family).implementation()
     train, val = dataset.splits["train"], dataset.splits["val"]
     data_shape = tuple(int(s) for s in train.images[0].shape)
-    patches = variant.preprocessing.get("patches")
-    input_shape = (patches["size"], patches["size"], data_shape[2]) if patches else data_shape
+    input_shape = model_input_shape(variant, train)
 
     normalization = fit_normalization(variant.preprocessing["normalization"], train)
     model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)

@@ -29,6 +29,7 @@ from aecompress.datasets import fold_assignment
 from aecompress.images import ImageSet, PreparedDataset
 from aecompress.models import get_family
 from aecompress.plan import Variant
+from aecompress.preprocessing import model_input_shape
 from aecompress.runtime import (
     atomic_path,
     derived_seed,
@@ -78,26 +79,19 @@ def take(images: ImageSet, indices: np.ndarray) -> ImageSet:
     )
 
 
-def declare_space(hp, space: dict[str, list], upsampling: str) -> tuple[dict[str, Any], str]:
-    """Declare the search space on KerasTuner's `hp`; return the trial's deep-cae params and loss.
+def declare_space(hp, space: dict[str, list]) -> None:
+    """Declare the search space on KerasTuner's `hp` (`params_of` turns a trial's values into params).
 
     Block i's filters exist only when the trial has more than i blocks (a conditional scope), so
     Hyperband never counts two trials that differ only in an unused block as different.
     """
-    blocks = hp.Choice("blocks", space["blocks"])
-    filters = []
+    hp.Choice("blocks", space["blocks"])
     for i in range(max(space["blocks"])):
         with hp.conditional_scope("blocks", [b for b in space["blocks"] if b > i]):
-            value = hp.Choice(f"filters_{i}", space["filters"])
-        if i < blocks:
-            filters.append(int(value))
-    params = {
-        "filters": filters,
-        "bottleneck_filters": int(hp.Choice("bottleneck_filters", space["bottleneck_filters"])),
-        "downsampling": hp.Choice("downsampling", space["downsampling"]),
-        "upsampling": upsampling,
-    }
-    return params, hp.Choice("loss", space["loss"])
+            hp.Choice(f"filters_{i}", space["filters"])
+    hp.Choice("bottleneck_filters", space["bottleneck_filters"])
+    hp.Choice("downsampling", space["downsampling"])
+    hp.Choice("loss", space["loss"])
 
 
 def configuration(values: dict[str, Any]) -> dict[str, Any]:
@@ -206,15 +200,14 @@ class _Search:
 
 
 def _tuner(kt, search: _Search, study: dict[str, Any], directory: Path, seed: int):
+    from aecompress.preprocessing import Normalization
+
     hyperband = study["hyperband"]
-    space, upsampling = study["search_space"], study["params"]["upsampling"]
 
     def build(hp):
-        params, _ = declare_space(hp, space, upsampling)
-        implementation = search.family.implementation()
-        from aecompress.preprocessing import Normalization
-
-        return implementation.build_model(
+        declare_space(hp, study["search_space"])
+        params, _ = params_of(study, configuration(hp.values))
+        return search.family.implementation().build_model(
             {**search.variant.params, **params}, search.input_shape, Normalization("unit"), {}
         )
 
@@ -280,13 +273,7 @@ def tune_outer_fold(
     except ValueError as err:
         raise TuningError(f"tuning study '{study['name']}', outer fold {outer_fold}: {err}") from None
     search_images, test_images = take(train, split.search), take(train, split.outer_test)
-    patches = variant.preprocessing.get("patches")
-    channels = int(train.images[0].shape[2])
-    input_shape = (
-        (patches["size"], patches["size"], channels)
-        if patches
-        else tuple(int(s) for s in train.images[0].shape)
-    )
+    input_shape = model_input_shape(variant, train)
 
     def log(message):
         print(message, file=sys.stderr, flush=True)
