@@ -72,7 +72,9 @@ def test_a_trained_model_compresses_a_users_png(tf, tmp_path, photo):
     assert (
         main(["decompress", str(tmp_path / "p.aec"), str(tmp_path / "back.png"), "--model", model_dir]) == 0
     )
-    assert np.asarray(Image.open(tmp_path / "back.png")).shape == image.shape
+    decoded = np.asarray(Image.open(tmp_path / "back.png"))
+    # The pixels, not only the shape: exactly what the model makes of the rounded latent.
+    np.testing.assert_array_equal(decoded, model.quantized_reconstruction(tf.constant(image)).numpy())
 
 
 def test_a_dense_autoencoder_and_a_pca_baseline_code_a_users_png(tf, tmp_path, photo, capsys):
@@ -99,12 +101,89 @@ def test_a_dense_autoencoder_and_a_pca_baseline_code_a_users_png(tf, tmp_path, p
     coding = {"bits": 6, "step": None, "fit_images": 10, "smoothing": 0.5}
     fit_latent_coder(tmp_path / "d" / "model", dataset, coding, 0, 2, tmp_path / "d" / "latent_coder.npz")
     fit_pca("pca-mine", "mine", train, 8, 16, [8.0], 1000, 0.5, 0, tmp_path / "pca.npz")
+    from aecompress.codecs.latent import LatentCodec
+    from aecompress.codecs.pca import PcaCodec
+    from aecompress.comparisons import psnr_8bit
+
+    in_process = {
+        "--model": LatentCodec.from_model_dir(tmp_path / "d" / "model"),
+        "--pca": PcaCodec.from_file(tmp_path / "pca.npz", 8.0),
+    }
     for codec in (["--model", str(tmp_path / "d" / "model")], ["--pca", str(tmp_path / "pca.npz")]):
-        coded, back = tmp_path / "x.aec", tmp_path / "x.png"
+        coded, back = tmp_path / f"x{codec[0]}.aec", tmp_path / f"x{codec[0]}.png"
         options = codec + (["--step", "8"] if codec[0] == "--pca" else [])
         assert main(["compress", str(path), str(coded), *options]) == 0
         assert main(["decompress", str(coded), str(back), *codec]) == 0  # the step is read from the file
-        assert np.asarray(Image.open(back)).shape == image.shape
+        decoded = np.asarray(Image.open(back))
+        decoded = decoded[:, :, None] if decoded.ndim == 2 else decoded
+        # The same pixels as the codec decodes in this process, from the same bytes.
+        expected = in_process[codec[0]].decode(coded.read_bytes())
+        np.testing.assert_array_equal(decoded, expected)
+    # PCA keeps 16 of 192 components at step 8 of a smooth image: well above a floor.
+    assert psnr_8bit(image, np.asarray(Image.open(tmp_path / "x--pca.png"))) > 25
     assert "pca-mine_step-8" in capsys.readouterr().out
     assert main(["compress", str(path), str(tmp_path / "y.aec"), "--pca", str(tmp_path / "pca.npz")]) == 2
     assert "--pca needs --step" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_no_verb_deletes_or_replaces_a_folder_it_is_pointed_at(tmp_path, photo, capsys, force):
+    """`aecompress compress photo.png ~/Pictures` once deleted ~/Pictures; now every verb refuses."""
+    path, _ = photo
+    folder = tmp_path / "Pictures"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"precious")
+    assert main(["compress", str(path), str(tmp_path / "ok.aec"), "--codec", "jpeg"]) == 0
+    flags = ["--force"] if force else []
+    for argv in (
+        ["compress", str(path), str(folder), "--codec", "jpeg", *flags],
+        ["decompress", str(tmp_path / "ok.aec"), str(folder), *flags],
+        ["evaluate", str(path), "--codec", "jpeg", "--json", str(folder), *flags],
+    ):
+        assert main(argv) == 2, argv
+        assert f"{folder}: is a folder" in capsys.readouterr().err
+        assert sorted(p.name for p in folder.iterdir()) == ["holiday.jpg"]
+        assert (folder / "holiday.jpg").read_bytes() == b"precious"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left behind
+
+
+def test_an_existing_output_file_needs_force(tmp_path, photo, capsys):
+    path, image = photo
+    out, png = tmp_path / "p.aec", tmp_path / "back.png"
+    out.write_bytes(b"mine")
+    png.write_bytes(b"also mine")
+    assert main(["compress", str(path), str(out), "--codec", "jpeg"]) == 2
+    assert "p.aec: already exists; pass --force to replace it" in capsys.readouterr().err
+    assert out.read_bytes() == b"mine"
+    assert main(["compress", str(path), str(out), "--codec", "jpeg", "-f"]) == 0
+    assert out.read_bytes()[:4] == b"AECF"
+    assert main(["decompress", str(out), str(png)]) == 2 and png.read_bytes() == b"also mine"
+    assert main(["decompress", str(out), str(png), "--force"]) == 0
+    assert np.asarray(Image.open(png)).shape == image.shape
+
+
+def test_a_missing_output_folder_is_not_created(tmp_path, photo, capsys):
+    path, _ = photo
+    assert main(["compress", str(path), str(tmp_path / "no" / "such" / "p.aec"), "--codec", "jpeg"]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+
+def test_a_crafted_giant_shape_is_refused_before_decoding(tmp_path, photo, capsys):
+    """A valid file whose header (CRC recomputed) declares 60000x60000, then one within the limit."""
+    from aecompress.codecs.container import pack, unpack
+
+    path, _ = photo
+    assert main(["compress", str(path), str(tmp_path / "p.aec"), "--codec", "jpeg"]) == 0
+    header, payloads = unpack((tmp_path / "p.aec").read_bytes())
+    for size, reason in ((60000, "more than the limit of 89,478,485"), (5000, "the JPEG payload is 53x37")):
+        crafted = tmp_path / f"crafted-{size}.aec"
+        crafted.write_bytes(pack(header.method, header.model_hash, (size, size, 3), payloads))
+        assert main(["decompress", str(crafted), str(tmp_path / f"{size}.png")]) == 2
+        err = capsys.readouterr().err
+        assert f"crafted-{size}.aec" in err and reason in err, err
+        assert not (tmp_path / f"{size}.png").exists()
+    assert (
+        main(["decompress", str(tmp_path / "p.aec"), str(tmp_path / "small.png"), "--max-pixels", "100"]) == 2
+    )
+    assert "more than the limit of 100" in capsys.readouterr().err

@@ -96,20 +96,68 @@ def trained_models(tf, tmp_path_factory):
         "hyperprior": (compressive.build_model("hyperprior", hyper, (32, 32, 3), unit), hyper),
         "slimcae": (slimcae.build_model(slim, (32, 32, 3), unit, {}), slim),
     }
+    # The same variant name, other weights: a file of one must not decode with the other.
+    models["twin"] = (compressive.build_model("factorized-prior", factorized, (32, 32, 3), unit), factorized)
     root = tmp_path_factory.mktemp("models")
     batch = RNG.random((2, 32, 32, 3)).astype(np.float32)
     paths = {}
-    for family, (model, params) in models.items():
+    for name, (model, params) in models.items():
+        family = "factorized-prior" if name == "twin" else name
         model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
         model.fit(batch, epochs=1, verbose=0)
         model.prepare_for_compression()
-        folder = root / family
+        folder = root / name
         model.save(folder / "model")
         (folder / "model.json").write_text(
             json.dumps({"variant": f"tiny-{family}", "family": family, "params": params})
         )
-        paths[family] = folder / "model"
+        paths[name] = folder / "model"
     return paths
+
+
+def test_a_file_of_another_model_with_the_same_name_is_refused(trained_models):
+    from aecompress.codecs.learned import CompressiveCodec
+
+    codec = CompressiveCodec.from_model_dir(trained_models["factorized-prior"])
+    twin = CompressiveCodec.from_model_dir(trained_models["twin"])
+    assert codec.method == twin.method == "tiny-factorized-prior"
+    data = codec.encode(smooth_image(40, 56, 3))
+    with pytest.raises(
+        ContainerError, match=r"model [0-9a-f]{32}\), not by this codec 'tiny-factorized-prior'"
+    ):
+        twin.decode(data, "theirs.aec")
+
+
+@pytest.mark.parametrize("family", ["factorized-prior", "hyperprior", "slimcae", "pca", "jpeg"])
+def test_a_crafted_shape_the_payload_cannot_hold_is_refused_before_decoding(
+    trained_models, pca_files, family
+):
+    """The CRC and model hash are recomputable: a 9000x9000 header (under the pixel limit) on a
+    small image's payload must be refused from the payload's length, not by running out of memory."""
+    from aecompress.codecs.learned import CompressiveCodec
+    from aecompress.codecs.pca import PcaCodec
+
+    if family == "pca":
+        codec = PcaCodec.from_file(pca_files["all"], 4)
+    elif family == "jpeg":
+        codec = classical_codec("jpeg", 75)
+    else:
+        codec = CompressiveCodec.from_model_dir(
+            trained_models[family], {"width": 4} if family == "slimcae" else None
+        )
+    header, payloads = unpack(codec.encode(smooth_image(40, 56, 3)))
+    crafted = pack(header.method, header.model_hash, (9000, 9000, 3), payloads)
+    expected = "JPEG payload is 56x40" if family == "jpeg" else "the header's image shape needs at least"
+    with pytest.raises(ContainerError, match=f"crafted.aec: .*{expected}"):
+        codec.decode(crafted, "crafted.aec")
+
+
+def test_a_jpeg_file_outlives_a_pillow_upgrade(monkeypatch):
+    import PIL
+
+    data = classical_codec("jpeg", 75).encode(smooth_image(32, 48, 3))
+    monkeypatch.setattr(PIL, "__version__", "99.0.0")
+    assert classical_codec("jpeg", 75).decode(data).shape == (32, 48, 3)
 
 
 @pytest.mark.parametrize("family", ["factorized-prior", "hyperprior", "slimcae"])

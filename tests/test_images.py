@@ -142,3 +142,116 @@ def test_atomic_path_leaves_nothing_when_the_writer_fails(tmp_path):
     with atomic_path(final) as tmp:
         tmp.write_text("done")
     assert final.read_text() == "done"
+
+
+def test_atomic_path_never_removes_a_folder_and_replaces_a_file_only_when_told(tmp_path):
+    folder = tmp_path / "Pictures"
+    folder.mkdir()
+    (folder / "keep.jpg").write_bytes(b"precious")
+    (tmp_path / "empty").mkdir()
+    for target, writer in ((folder, "write"), (tmp_path / "empty", "mkdir")):
+        for replace in (False, True):
+            with pytest.raises(IsADirectoryError), atomic_path(target, replace=replace) as tmp:
+                getattr(tmp, writer)(*([b"x"] if writer == "write" else []))
+    assert (folder / "keep.jpg").read_bytes() == b"precious" and (tmp_path / "empty").is_dir()
+    existing = tmp_path / "out.bin"
+    existing.write_bytes(b"old")
+    with pytest.raises(FileExistsError), atomic_path(existing) as tmp:
+        tmp.write_bytes(b"new")
+    assert existing.read_bytes() == b"old"
+    with atomic_path(existing, replace=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert existing.read_bytes() == b"new"
+    with pytest.raises(FileNotFoundError), atomic_path(tmp_path / "no" / "x.bin", make_parents=False) as tmp:
+        tmp.write_bytes(b"x")
+    assert not (tmp_path / "no").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Pictures", "empty", "out.bin"]  # no temporaries
+
+
+def _png_16(path, samples: np.ndarray, colour_type: int) -> None:
+    """Write a 16-bit PNG by hand (Pillow cannot write 16-bit colour): rows of big-endian samples."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    height, width = samples.shape[:2]
+    rows = b"".join(b"\0" + row.astype(">u2").tobytes() for row in samples)
+    header = struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_16_bit_colour_png_and_tiff_follow_the_documented_rule(tmp_path):
+    """round(x / 257) for every 16-bit sample; Pillow alone keeps the high byte of colour PNGs
+    (65280 -> 255 instead of 254, 383 -> 1 either way)."""
+    import tifffile
+
+    samples = np.array([[[0, 383, 65535], [128, 65280, 32896]]], dtype=np.uint16)
+    expected = [[[0, 1, 255], [0, 254, 128]]]
+    _png_16(tmp_path / "rgb16.png", samples, colour_type=2)
+    assert decode_image(tmp_path / "rgb16.png").tolist() == expected
+    tifffile.imwrite(tmp_path / "rgb16.tif", samples, photometric="rgb")
+    assert decode_image(tmp_path / "rgb16.tif").tolist() == expected
+    rgba = np.concatenate([samples, np.array([[[65535], [0]]], np.uint16)], axis=-1)
+    _png_16(tmp_path / "rgba16.png", rgba, colour_type=6)
+    assert decode_image(tmp_path / "rgba16.png").tolist() == [[[0, 1, 255], [255, 255, 255]]]
+    tifffile.imwrite(tmp_path / "float.tif", samples.astype(np.float32), photometric="rgb")
+    with pytest.raises(ImageDecodeError, match=r"float\.tif: TIFF samples of type float32 are not supported"):
+        decode_image(tmp_path / "float.tif")
+
+
+def test_alpha_is_composited_in_bounded_chunks_exactly_as_the_float_rule(tmp_path, monkeypatch):
+    import aecompress.images as images
+
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (37, 29, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    monkeypatch.setattr(images, "_COMPOSITE_CHUNK_PIXELS", 100)  # several bands of rows
+    alpha = rgba[..., 3:].astype(np.float64) / 255
+    expected = np.rint(rgba[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+    np.testing.assert_array_equal(decode_image(tmp_path / "a.png"), expected)
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_decoding(tmp_path):
+    Image.fromarray(np.zeros((40, 50, 3), np.uint8)).save(tmp_path / "big.png")
+    with pytest.raises(
+        ImageDecodeError, match=r"big\.png: 50x40 = 2,000 pixels, more than the limit of 1,999"
+    ):
+        decode_image(tmp_path / "big.png", max_pixels=1999)
+    assert decode_image(tmp_path / "big.png", max_pixels=2000).shape == (40, 50, 3)
+
+
+def test_pillows_own_decompression_bomb_error_is_a_decode_error(tmp_path, monkeypatch):
+    """A header declaring more than twice Pillow's MAX_IMAGE_PIXELS raises DecompressionBombError
+    inside Image.open, which once escaped as a traceback and was not skipped by skip_corrupt."""
+    from PIL import Image as PILImage
+
+    from aecompress.readers import read_image_folder
+
+    Image.fromarray(np.zeros((40, 50), np.uint8)).save(tmp_path / "bomb.png")
+    Image.fromarray(np.zeros((4, 5), np.uint8)).save(tmp_path / "fine.png")
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 500)
+    with pytest.raises(ImageDecodeError, match=r"bomb\.png: refused as a decompression bomb"):
+        decode_image(tmp_path / "bomb.png", max_pixels=300)
+    images, _, skipped = read_image_folder(tmp_path, skip_corrupt=True, max_pixels=300)
+    assert images.names == ["fine.png"] and skipped == [str(tmp_path / "bomb.png")]
+
+
+def test_the_content_digest_changes_with_any_pixel_label_or_fold(tmp_path):
+    original = _dataset()
+    original.save(tmp_path / "d")
+    loaded = PreparedDataset.load(tmp_path / "d")
+    assert loaded.digest == original.content_digest()  # kept in the manifest
+    changed = _dataset()
+    changed.splits["train"].images[0][0, 0, 0] ^= 1
+    relabelled = _dataset()
+    relabelled.splits["train"].labels[0] = 5
+    folded = _dataset()
+    folded.folds = np.array([0, 1])
+    assert len({d.content_digest() for d in (original, changed, relabelled, folded)}) == 4

@@ -133,3 +133,18 @@ def test_a_missing_coder_file_is_named(tf, coded_model, tmp_path):
             LatentCodec.from_model_dir(folder / "model")
     finally:
         (tmp_path / "coder.npz").rename(folder / "latent_coder.npz")
+
+
+def test_a_crafted_shape_the_latent_payload_cannot_hold_is_refused(tf, coded_model):
+    """A header raised to 3000x3000 (CRC recomputed) on a small image's payload: refused from the
+    payload's length before a latent of that shape is decoded."""
+    from aecompress.codecs.container import ContainerError, pack
+
+    name, folder, train_shape, _ = coded_model
+    if name in ("dense-whole", "linear-latent-cae"):
+        pytest.skip("a fixed-size model refuses any other size outright (previous test)")
+    codec = LatentCodec.from_model_dir(folder / "model")
+    header, payloads = unpack(codec.encode(RNG.integers(0, 256, train_shape, dtype=np.uint8)))
+    crafted = pack(header.method, header.model_hash, (3000, 3000, train_shape[2]), payloads)
+    with pytest.raises(ContainerError, match="crafted.aec: .*the header's image shape needs at least"):
+        codec.decode(crafted, "crafted.aec")

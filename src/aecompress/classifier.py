@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from aecompress.images import PreparedDataset, to_unit_float
-from aecompress.runtime import atomic_path, derived_seed, import_tensorflow, seed_everything
+from aecompress.runtime import atomic_path, derived_seed, import_tensorflow, job_output, seed_everything
 
 
 def build_lenet5(tf, image_shape: tuple[int, int, int], classes: int):
@@ -95,7 +95,7 @@ def train_classifier(
         "test_accuracy": scores["accuracy"],
         "test_per_class_accuracy": scores["per_class_accuracy"],
     }
-    with atomic_path(out_dir / "classifier.json") as tmp:
+    with job_output(out_dir / "classifier.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2))
     return card
 

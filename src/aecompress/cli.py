@@ -9,6 +9,10 @@
 Any trained model works: compressive AEs through their range coder, the other families through
 their quantized latent (latent_coder.npz beside the model). A SlimCAE model takes `--width`.
 Errors name the file and exit with status 2.
+
+Nothing a user owns is deleted or replaced silently: an existing output file needs `--force`, an
+output path that is a folder is refused (even with `--force`), and a missing parent folder is not
+created. Images and .aec files larger than `--max-pixels` are refused before they are decoded.
 """
 
 from __future__ import annotations
@@ -18,8 +22,6 @@ import json
 import re
 import sys
 from pathlib import Path
-
-import numpy as np
 
 
 def _codec(args, header_method: str | None = None):
@@ -48,36 +50,63 @@ def _codec(args, header_method: str | None = None):
     raise ValueError(f"file written by '{header_method}': pass --model with the model that wrote it")
 
 
-def _write_png(image: np.ndarray, path: Path) -> None:
-    from PIL import Image
+def _check_output(path: Path, force: bool) -> None:
+    """Refuse an output path before any work is done (atomic_path checks again when writing)."""
+    from aecompress.runtime import refuse_existing
 
+    try:
+        refuse_existing(path, replace=force)
+    except IsADirectoryError as err:
+        raise IsADirectoryError(
+            f"{path}: is a folder; give the output file's name (nothing was written)"
+        ) from err
+    except FileExistsError as err:
+        raise FileExistsError(f"{path}: already exists; pass --force to replace it") from err
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{path.parent}: no such folder for {path.name} (it is not created)")
+
+
+def _write_output(path: Path, force: bool, write) -> None:
     from aecompress.runtime import atomic_path
 
-    picture = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
-    with atomic_path(path) as tmp:
-        picture.save(tmp, format="PNG")
+    with atomic_path(path, replace=force, make_parents=False) as tmp:
+        write(tmp)
+
+
+def _read_input(path: Path, limit: int) -> bytes:
+    """A whole .aec file, refused when it is a folder or larger than any file we would write."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a folder, not an .aec file")
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"{path}: over {limit:,} bytes, more than any .aec file within --max-pixels")
+    return data
 
 
 def compress(args) -> None:
     from aecompress.codecs import bits_per_pixel
     from aecompress.images import decode_image
-    from aecompress.runtime import atomic_path
 
-    image = decode_image(args.input)
+    _check_output(args.output, args.force)
+    image = decode_image(args.input, max_pixels=args.max_pixels)
     data = _codec(args).encode(image)
-    with atomic_path(args.output) as tmp:
-        tmp.write_bytes(data)
+    _write_output(args.output, args.force, lambda tmp: tmp.write_bytes(data))
     rate = bits_per_pixel(data, image.shape)
     print(f"{args.output}: {len(data)} bytes, {rate:.4f} bpp ({image.shape[1]}x{image.shape[0]})")
 
 
 def decompress(args) -> None:
-    from aecompress.codecs.container import unpack
+    from PIL import Image
 
-    data = Path(args.input).read_bytes()
-    header, _ = unpack(data, args.input)
-    image = _codec(args, header.method).decode(data, args.input)
-    _write_png(image, Path(args.output))
+    from aecompress.codecs.container import max_file_bytes, unpack
+
+    _check_output(args.output, args.force)
+    data = _read_input(args.input, max_file_bytes(args.max_pixels))
+    header, _ = unpack(data, str(args.input), max_pixels=args.max_pixels)
+    image = _codec(args, header.method).decode(data, str(args.input), max_pixels=args.max_pixels)
+    picture = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
+    _write_output(args.output, args.force, lambda tmp: picture.save(tmp, format="PNG"))
     print(f"{args.output}: {header.width}x{header.height}x{header.channels} decoded by {header.method}")
 
 
@@ -88,7 +117,9 @@ def evaluate(args) -> None:
     from aecompress.images import decode_image
     from aecompress.runtime import import_tensorflow
 
-    images = [decode_image(path) for path in args.images]
+    if args.json:
+        _check_output(args.json, args.force)
+    images = [decode_image(path, max_pixels=args.max_pixels) for path in args.images]
     codec = _codec(args)
     reconstructions, rates = code_images(codec, images)
     table = per_image_metrics(import_tensorflow(args.threads), images, reconstructions)
@@ -100,12 +131,8 @@ def evaluate(args) -> None:
     means = table[["bpp", "psnr", "ssim", "ms_ssim", "mse"]].mean()
     print("mean  " + "  ".join(f"{k} {v:.4f}" for k, v in means.items()))
     if args.json:
-        Path(args.json).write_text(
-            json.dumps(
-                {"method": codec.method, "mean": means.to_dict(), "images": table.to_dict("records")},
-                indent=2,
-            )
-        )
+        result = {"method": codec.method, "mean": means.to_dict(), "images": table.to_dict("records")}
+        _write_output(args.json, args.force, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
 
 
 def _add_codec_options(parser: argparse.ArgumentParser, required: bool) -> None:
@@ -118,6 +145,20 @@ def _add_codec_options(parser: argparse.ArgumentParser, required: bool) -> None:
     parser.add_argument("--width", type=int, help="SlimCAE width (default: the widest)")
 
 
+def _add_safety_options(parser: argparse.ArgumentParser) -> None:
+    from aecompress.images import DEFAULT_MAX_PIXELS
+
+    parser.add_argument(
+        "-f", "--force", action="store_true", help="replace an existing output file (never a folder)"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse images and .aec files of more pixels (default {DEFAULT_MAX_PIXELS:,}, Pillow's limit)",
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="aecompress", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
     _add_codec_options(p, required=True)
+    _add_safety_options(p)
     p.set_defaults(run=compress)
     p = commands.add_parser("decompress", help="decode an .aec file to PNG")
     p.add_argument("input", type=Path)
@@ -132,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="the model that wrote the file (not needed for JPEG/WebP/AVIF)")
     p.add_argument("--pca", help="the PCA baseline file that wrote the file")
     p.add_argument("--width", type=int, help="SlimCAE width (default: the one in the file)")
+    _add_safety_options(p)
     p.set_defaults(run=decompress)
     p = commands.add_parser("evaluate", help="code images and print bpp, PSNR, SSIM and MS-SSIM")
     p.add_argument("images", type=Path, nargs="+")
     _add_codec_options(p, required=True)
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--threads", type=int, default=2)
+    _add_safety_options(p)
     p.set_defaults(run=evaluate)
     args = parser.parse_args(argv)
     try:

@@ -124,7 +124,7 @@ def equal_rate_or_quality(image: np.ndarray, target: float, by: str = "bpp", cod
     for quality in range(1, 101):
         coder = classical_codec(codec, quality)
         data = coder.encode(image)
-        decoded = coder.decode(data)
+        decoded = coder.decode(data, max_pixels=image.shape[0] * image.shape[1])
         trials.append(
             {"quality": quality, "bpp": bits_per_pixel(data, image.shape),
              "psnr": psnr_8bit(image, decoded), "reconstruction": decoded}

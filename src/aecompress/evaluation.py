@@ -17,7 +17,7 @@ import pandas as pd
 from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES, image_quality
 from aecompress.models import get_family
-from aecompress.runtime import atomic_path, import_tensorflow
+from aecompress.runtime import import_tensorflow, job_output
 
 SUMMARY_SCHEMA_VERSION = 1
 METRICS = ("mse", "psnr", "ssim", "ms_ssim")
@@ -115,8 +115,8 @@ def code_images(
     rows, reconstructions = [], []
     for image in images:
         data = codec.encode(image)
-        reconstructions.append(codec.decode(data))
         pixels = image.shape[0] * image.shape[1]
+        reconstructions.append(codec.decode(data, max_pixels=pixels))  # the file it just wrote
         header_bits = 8 * (len(data) - _payload_bytes(data))
         row = {
             "file_bits": 8 * len(data),
@@ -143,7 +143,7 @@ def _write_outputs(out_dir, test, per_image, reconstructions, summary, samples: 
     out_dir = Path(out_dir)
     keep = min(samples, len(test))
     latents = [codec.latents(test.images[i]) for i in range(keep)]
-    with atomic_path(out_dir / "samples.npz") as tmp, open(tmp, "wb") as fh:
+    with job_output(out_dir / "samples.npz") as tmp, open(tmp, "wb") as fh:
         np.savez_compressed(
             fh,
             names=np.array(test.names[:keep], dtype=str),
@@ -151,9 +151,9 @@ def _write_outputs(out_dir, test, per_image, reconstructions, summary, samples: 
             **{f"reconstruction_{i}": reconstructions[i] for i in range(keep)},
             **{f"latent_{i}": z.astype(np.float16) for i, z in enumerate(latents) if z is not None},
         )
-    with atomic_path(out_dir / "per_image.csv") as tmp:
+    with job_output(out_dir / "per_image.csv") as tmp:
         per_image.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "summary.json") as tmp:
+    with job_output(out_dir / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, allow_nan=False))
 
 

@@ -6,6 +6,7 @@ floats in [0, 1] (`to_unit_float`); metrics are computed after rounding back to 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,43 +49,148 @@ def convert_channels(image: np.ndarray, channels: int | None) -> np.ndarray:
     raise ValueError(f"cannot convert an image with {have} channels to {channels}")
 
 
-def decode_image(path: str | Path, channels: int | None = None) -> np.ndarray:
+# Pillow's own decompression-bomb threshold (PIL.Image.MAX_IMAGE_PIXELS): about 89.5 million
+# pixels, a 9459 x 9459 image. Every decoder here (image files and .aec files) refuses more
+# unless told otherwise (`datasets.<name>.max_image_pixels`, the CLI's --max-pixels).
+DEFAULT_MAX_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
+
+# Rows composited at a time: bounds the scratch memory of alpha compositing (uint32 per sample).
+_COMPOSITE_CHUNK_PIXELS = 1 << 20
+
+
+def decode_image(
+    path: str | Path, channels: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
     """Decode an image file to uint8 (H, W, C), C in {1, 3}.
 
-    Rules, applied before `convert_channels`: palette images are expanded; an alpha
-    channel is composited over white (what a viewer shows); 16-bit samples are scaled to 8
-    bits by rounding x / 257; CMYK and other modes are converted to RGB by Pillow.
-    A corrupt or truncated file raises ImageDecodeError naming `path`.
+    Rules, applied before `convert_channels`: palette images are expanded; 16-bit samples
+    are scaled to 8 bits by rounding x / 257 (PNG and TIFF alike: 16-bit colour PNGs are
+    decoded at 16 bits by TensorFlow, TIFFs by imageio's tifffile plugin, because Pillow
+    keeps only their high byte); an alpha channel is then composited over white (what a
+    viewer shows); CMYK and other modes are converted to RGB by Pillow. An image of more
+    than `max_pixels` pixels is refused from its header, before any pixel is decoded.
+    A corrupt, truncated, oversized or unsupported file raises ImageDecodeError naming `path`.
     """
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    if max_pixels is None or max_pixels > (Image.MAX_IMAGE_PIXELS or 0):
+        Image.MAX_IMAGE_PIXELS = max_pixels  # a limit raised on purpose is not overruled by Pillow's
     try:
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            if mode == "P":
-                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                mode = img.mode
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                array = np.asarray(img, dtype=np.float64)
-                if array.max(initial=0) > 65535 or array.min(initial=0) < 0:
-                    raise ImageDecodeError(f"{path}: 32-bit integer samples are not supported")
-                array = np.rint(array / 257.0).astype(np.uint8)
-            elif mode in ("LA", "RGBA", "PA"):
-                rgba = img.convert("LA" if mode == "LA" else "RGBA")
-                array = np.asarray(rgba, dtype=np.float64)
-                alpha = array[..., -1:] / 255.0
-                array = np.rint(array[..., :-1] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
-            elif mode == "L":
-                array = np.asarray(img, dtype=np.uint8)
-            elif mode == "1":
-                array = np.asarray(img.convert("L"), dtype=np.uint8)
-            else:
-                array = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, SyntaxError) as err:
+        if _is_tiff(path):
+            array = _decode_tiff(path, max_pixels)
+        else:
+            with Image.open(path) as img:
+                _check_pixels(path, img.size, max_pixels)
+                if img.format == "PNG" and _is_16_bit_colour_png(img):
+                    array = _decode_png_16(path)
+                else:
+                    array = _decode_with_pillow(path, img)
+    except ImageDecodeError:
+        raise
+    except Image.DecompressionBombError as err:  # Pillow's own limit, if it is below ours
+        raise ImageDecodeError(f"{path}: refused as a decompression bomb ({err})") from err
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as err:
         raise ImageDecodeError(f"{path}: cannot decode image ({err})") from err
-    return convert_channels(array, channels)
+    return convert_channels(_composite_alpha(array), channels)
+
+
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int | None) -> None:
+    width, height = size
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageDecodeError(
+            f"{path}: {width}x{height} = {width * height:,} pixels, more than the limit of "
+            f"{max_pixels:,} (max_image_pixels / --max-pixels); refused before decoding"
+        )
+
+
+def _decode_with_pillow(path: Path, img) -> np.ndarray:
+    """8-bit samples, with the alpha channel (if any) still attached."""
+    img.load()
+    mode = img.mode
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+        mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(img)
+        if array.max(initial=0) > 65535 or array.min(initial=0) < 0:
+            raise ImageDecodeError(f"{path}: 32-bit integer samples are not supported")
+        return _from_16_bit(array)
+    if mode in ("LA", "La"):
+        return np.asarray(img.convert("LA"), dtype=np.uint8)
+    if mode in ("L", "1"):
+        return np.asarray(img.convert("L"), dtype=np.uint8)
+    if "A" in mode or "a" in mode:  # RGBA, RGBa, PA: colour with alpha
+        return np.asarray(img.convert("RGBA"), dtype=np.uint8)
+    return np.asarray(img.convert("RGB"), dtype=np.uint8)
+
+
+def _is_16_bit_colour_png(img) -> bool:
+    """A PNG whose colour (or grey + alpha) samples are 16-bit: Pillow reduces those to the
+    high byte. (16-bit grey without alpha reaches Python at 16 bits as mode I;16.)"""
+    rawmode = img.tile[0][3] if img.tile and len(img.tile[0]) > 3 else None
+    rawmode = rawmode[0] if isinstance(rawmode, tuple) else rawmode
+    return isinstance(rawmode, str) and rawmode in ("RGB;16B", "RGBA;16B", "LA;16B")
+
+
+def _decode_png_16(path: Path) -> np.ndarray:
+    from aecompress.runtime import import_tensorflow
+
+    tf = import_tensorflow(1)
+    array = tf.io.decode_png(tf.io.read_file(str(path)), dtype=tf.uint16).numpy()
+    return _from_16_bit(array)
+
+
+def _is_tiff(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic and BigTIFF
+
+
+def _decode_tiff(path: Path, max_pixels: int | None) -> np.ndarray:
+    """The first page of a TIFF through imageio's tifffile plugin (Pillow keeps only the high
+    byte of 16-bit colour TIFFs): 8- and 16-bit unsigned samples; the size is checked first."""
+    import imageio.v3 as iio
+
+    shape = iio.improps(path, plugin="tifffile", index=0).shape
+    planar = len(shape) == 3 and shape[0] in (3, 4) and shape[2] not in (1, 2, 3, 4)
+    height, width = shape[1:3] if planar else shape[:2]
+    _check_pixels(path, (width, height), max_pixels)
+    array = iio.imread(path, plugin="tifffile", index=0)
+    if planar:
+        array = np.moveaxis(array, 0, -1)  # planar (C, H, W) storage
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 2, 3, 4)):
+        raise ImageDecodeError(f"{path}: TIFF of shape {array.shape} is not a grey, RGB or RGBA image")
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.uint16:
+        return _from_16_bit(array)
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    raise ImageDecodeError(f"{path}: TIFF samples of type {array.dtype} are not supported (uint8, uint16)")
+
+
+def _from_16_bit(array: np.ndarray) -> np.ndarray:
+    """16-bit samples -> 8 bits by round(x / 257), in integers (x / 257 never ends in .5)."""
+    return ((array.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
+def _composite_alpha(array: np.ndarray) -> np.ndarray:
+    """(H, W, C + 1) with alpha last -> (H, W, C) over white; (H, W[, C]) without alpha as it is.
+
+    round(c * a / 255 + 255 * (1 - a / 255)) in integer arithmetic, a band of rows at a time,
+    so a large image needs no float copy of itself.
+    """
+    if array.ndim == 2 or array.shape[2] not in (2, 4):
+        return array
+    height, width, samples = array.shape
+    out = np.empty((height, width, samples - 1), np.uint8)
+    rows = max(1, _COMPOSITE_CHUNK_PIXELS // max(1, width))
+    for top in range(0, height, rows):
+        band = array[top : top + rows].astype(np.uint32)
+        alpha = band[..., -1:]
+        numerator = band[..., :-1] * alpha + 255 * (255 - alpha)
+        out[top : top + rows] = ((numerator + 127) // 255).astype(np.uint8)  # n / 255 never ends in .5
+    return out
 
 
 @dataclass
@@ -140,6 +246,30 @@ class PreparedDataset:
     meta: dict[str, Any]
     # Cross-validation fold (0..K-1) of each training image, when the config asks for K folds.
     folds: np.ndarray | None = None
+    # SHA-256 of the content (see content_digest), read from the manifest when loaded.
+    digest: str | None = field(default=None, compare=False)
+
+    def content_digest(self) -> str:
+        """SHA-256 of every split's pixels, shapes, names and labels, and of the folds.
+
+        What a resumable job (a training checkpoint, a tuner's state) records as the data it
+        was run on, so that state written on other data is never resumed. Computed when the
+        dataset is saved and kept in its manifest.
+        """
+        if self.digest is None:
+            digest = hashlib.sha256()
+            for split in sorted(self.splits):
+                images = self.splits[split]
+                digest.update(f"{split}:{len(images)}\0".encode())
+                for name, image in zip(images.names, images.images, strict=True):
+                    digest.update(f"{name}:{image.shape}\0".encode())
+                    digest.update(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+                if images.labels is not None:
+                    digest.update(np.asarray(images.labels, dtype=np.int64).tobytes())
+            if self.folds is not None:
+                digest.update(b"folds\0" + np.asarray(self.folds, dtype=np.int64).tobytes())
+            self.digest = digest.hexdigest()
+        return self.digest
 
     def save(self, folder: str | Path) -> None:
         with atomic_path(folder) as tmp:
@@ -151,6 +281,7 @@ class PreparedDataset:
                 np.save(tmp / "train.folds.npy", np.asarray(self.folds, dtype=np.int64))
             manifest = {
                 "format_version": FORMAT_VERSION,
+                "content_sha256": self.content_digest(),
                 "splits": layout,
                 "folds": None if self.folds is None else int(self.folds.max()) + 1,
                 "meta": self.meta,
@@ -185,7 +316,7 @@ class PreparedDataset:
                     f"{folder}/train.folds.npy: {len(folds)} fold ids for "
                     f"{len(splits['train'])} training images"
                 )
-        return cls(splits=splits, meta=manifest["meta"], folds=folds)
+        return cls(splits=splits, meta=manifest["meta"], folds=folds, digest=manifest.get("content_sha256"))
 
 
 def _write_split(folder: Path, split: str, images: ImageSet) -> dict[str, Any]:

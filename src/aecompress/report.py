@@ -616,7 +616,7 @@ def render_report(
     import papermill
     from nbconvert import HTMLExporter
 
-    from aecompress.runtime import atomic_path
+    from aecompress.runtime import job_output
 
     source = jupytext.read(notebook)
     source.metadata["kernelspec"] = {
@@ -624,7 +624,7 @@ def render_report(
         "display_name": "Python 3",
         "language": "python",
     }
-    with atomic_path(executed_path) as executed_tmp:
+    with job_output(executed_path) as executed_tmp:
         input_path = Path(executed_tmp).with_suffix(".source.ipynb")
         nbformat.write(source, input_path)
         papermill.execute_notebook(
@@ -640,5 +640,5 @@ def render_report(
     exporter.embed_images = True
     title = parameters.get("title") or "aecompress report"
     body, _ = exporter.from_notebook_node(executed, resources={"metadata": {"name": title}})
-    with atomic_path(html_path) as tmp:
+    with job_output(html_path) as tmp:
         Path(tmp).write_text(body, encoding="utf-8")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -63,25 +65,77 @@ def seed_everything(tf, seed: int) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling path; rename it to `final` only if the block succeeds.
+def atomic_path(
+    final: str | os.PathLike, *, replace: bool = False, make_parents: bool = True
+) -> Iterator[Path]:
+    """Yield a temporary sibling path; move it to `final` only if the block succeeds.
 
     A job that fails half-way leaves nothing at `final` that could pass for a finished
-    output. Works for files and for directories.
+    output. Works for files and for directories. It never removes what it did not create:
+    an existing directory at `final` is never replaced, and an existing file only with
+    `replace=True`; otherwise FileExistsError (checked before the block runs, and again,
+    atomically, when the result is moved into place). `make_parents=False` refuses a
+    missing parent folder instead of creating it (the command line's rule).
     """
     final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    if make_parents:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    elif not final.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder (it is not created)", str(final.parent))
+    refuse_existing(final, replace)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     tmp = tmp_dir / final.name
     try:
         yield tmp
-        if not tmp.exists():
+        if not os.path.lexists(tmp):
             raise FileNotFoundError(f"nothing was written to {tmp} for {final}")
-        if final.is_dir():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
+        if replace and not tmp.is_dir():
+            os.replace(tmp, final)  # a file never replaces a directory: that fails with IsADirectoryError
+        else:
+            rename_no_replace(tmp, final)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def job_output(final: str | os.PathLike):
+    """atomic_path for a workflow job's own output file under results/: Snakemake removed it
+    before the job ran, so one found there is this job's earlier result (a direct re-run of the
+    library call) and is replaced. A directory is never replaced, even here."""
+    return atomic_path(final, replace=True)
+
+
+def refuse_existing(path: Path, replace: bool = False) -> None:
+    """Raise unless `path` is free, or is a file (not a folder) and `replace` is set."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is an existing folder; it is never replaced", str(path))
+    if os.path.lexists(path) and not replace:
+        raise FileExistsError(errno.EEXIST, "already exists", str(path))
+
+
+_AT_FDCWD, _RENAME_NOREPLACE = -100, 1
+
+
+def rename_no_replace(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Rename `source` to `target` unless `target` exists (file, folder or link), atomically.
+
+    os.rename would silently replace an existing file or empty folder; Linux's renameat2
+    with RENAME_NOREPLACE refuses in the kernel. Where that call is missing (other systems,
+    some file systems) the check is made just before the rename.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    renameat2 = getattr(libc, "renameat2", None)
+    if renameat2 is not None:
+        result = renameat2(_AT_FDCWD, os.fsencode(source), _AT_FDCWD, os.fsencode(target), _RENAME_NOREPLACE)
+        if result == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), str(target))
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, "already exists", str(target))
+    os.rename(source, target)
 
 
 @contextlib.contextmanager
@@ -119,3 +173,53 @@ def output_to_log(log_path: str | os.PathLike | None) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+def claim_state_folder(folder: str | os.PathLike, fingerprint: dict, owned: set[str], log) -> bool:
+    """Make `folder` the resumable state of a job defined by `fingerprint`; True: resume from it.
+
+    A job killed part-way (a cluster's preemption, Ctrl-C) leaves its state behind for the re-run
+    to continue from; it must not continue from state written under other settings (a changed
+    learning rate, epochs, dataset or seed would silently yield a model that matches neither).
+    The state is kept when its recorded fingerprint equals `fingerprint`, else discarded with a
+    log line naming what changed. A folder holding anything but the job's own `owned` entries
+    is never deleted: that raises instead. The new fingerprint is recorded before the job runs.
+    """
+    folder = Path(folder)
+    record = folder / FINGERPRINT_FILE
+    fingerprint = json.loads(json.dumps(fingerprint))  # as it reads back (tuples become lists)
+    resumed = False
+    if folder.is_dir() and any(folder.iterdir()):
+        strangers = sorted(p.name for p in folder.iterdir() if p.name not in owned | {FINGERPRINT_FILE})
+        try:
+            recorded = json.loads(record.read_text())
+        except (OSError, ValueError):
+            recorded = None
+        if recorded == fingerprint:
+            resumed = True
+            log(f"{folder}: resuming from the state a killed run of the same settings left")
+        elif strangers:
+            raise FileExistsError(
+                f"{folder}: holds {', '.join(strangers[:5])}, which this job did not write; it is left "
+                "alone: move it away to run the job"
+            )
+        else:
+            changed = ", ".join(changed_keys(recorded, fingerprint)[:10]) if recorded else "no record"
+            log(f"{folder}: discarding the state of a run with other settings ({changed}); starting afresh")
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(fingerprint, indent=1, sort_keys=True))
+    return resumed
+
+
+def changed_keys(old, new, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two JSON-like values."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in sorted(set(old) | set(new), key=str):
+            out += changed_keys(old.get(key), new.get(key), f"{prefix}.{key}" if prefix else str(key))
+        return out
+    return [] if old == new else [prefix or "<value>"]

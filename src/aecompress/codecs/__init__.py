@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from aecompress.codecs.container import ContainerError, Header, pack, unpack
+from aecompress.images import DEFAULT_MAX_PIXELS
 
 __all__ = ["Codec", "ContainerError", "classical_codec", "CLASSICAL", "available_classical"]
 
@@ -34,6 +35,12 @@ class Codec(ABC):
     @abstractmethod
     def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray: ...
 
+    @abstractmethod
+    def check_capacity(self, payloads: list[bytes], header: Header) -> None:
+        """Raise (ContainerError or ValueError) when the payloads cannot hold an image of the
+        header's shape. Called before anything of that shape is allocated: the header's CRC
+        and model hash are not secrets, so a crafted file can declare any shape."""
+
     def latents(self, image: np.ndarray) -> np.ndarray | None:
         """The learned transform's float latent of one image (shown in the report); None without one."""
         return None
@@ -42,13 +49,21 @@ class Codec(ABC):
         image = _checked_image(image)
         return pack(self.method, self.identity(), image.shape, self.encode_payloads(image))
 
-    def decode(self, data: bytes, source: str = "<bytes>") -> np.ndarray:
-        header, payloads = unpack(data, source)
+    def decode(
+        self, data: bytes, source: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS
+    ) -> np.ndarray:
+        header, payloads = unpack(data, source, max_pixels)
         if header.method != self.method or header.model_hash != self.identity():
             raise ContainerError(
                 f"{source}: written by '{header.method}' (model {header.model_hash.hex()}), "
                 f"not by this codec '{self.method}' (model {self.identity().hex()})"
             )
+        try:
+            self.check_capacity(payloads, header)
+        except ContainerError as err:
+            raise ContainerError(f"{source}: {err}") from err
+        except Exception as err:  # e.g. an embedded image Pillow cannot even identify
+            raise ContainerError(f"{source}: the payload does not fit the header ({err})") from err
         try:
             image = self.decode_payloads(payloads, header)
         except ContainerError:
@@ -94,11 +109,23 @@ class PillowCodec(Codec):
         return {}
 
     def identity(self) -> bytes:
-        import PIL
+        """The format, quality and save options: a JPEG or WebP file stays decodable by any later
+        Pillow (and libjpeg/libwebp), so the library's version is not part of it."""
+        return settings_hash(self.method, "Pillow", repr(sorted(self.save_options().items())))
 
-        return settings_hash(
-            self.method, "Pillow", PIL.__version__, repr(sorted(self.save_options().items()))
-        )
+    def check_capacity(self, payloads: list[bytes], header: Header) -> None:
+        """The embedded JPEG/WebP must declare the container's size (read from its own header;
+        no pixel is decoded yet)."""
+        from PIL import Image
+
+        if len(payloads) != 1:
+            raise ContainerError(f"{self.method} files hold one payload, this one {len(payloads)}")
+        with Image.open(io.BytesIO(payloads[0]), formats=[self.format]) as picture:
+            if picture.size != (header.width, header.height):
+                raise ContainerError(
+                    f"the {self.format} payload is {picture.size[0]}x{picture.size[1]}, the header "
+                    f"declares {header.width}x{header.height}"
+                )
 
     def encode_payloads(self, image: np.ndarray) -> list[bytes]:
         from PIL import Image

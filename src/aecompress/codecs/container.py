@@ -12,7 +12,10 @@ Layout (little-endian):
     payload bytes, concatenated
 
 A truncated, corrupted or foreign file fails with a ContainerError that says what is wrong;
-the header is counted in the rate (bits per pixel) and also reported on its own.
+the header is counted in the rate (bits per pixel) and also reported on its own. The CRC and
+the model hash detect accidents, not attacks: a crafted file can carry both, so the declared
+image shape is also bounded (`max_pixels`) and each codec checks that its payload can hold an
+image of that shape before it allocates one (Codec.check_capacity).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from __future__ import annotations
 import struct
 import zlib
 from dataclasses import dataclass
+
+from aecompress.images import DEFAULT_MAX_PIXELS
 
 MAGIC = b"AECF"
 FORMAT_VERSION = 1
@@ -63,8 +68,17 @@ def pack(method: str, model_hash: bytes, shape: tuple[int, int, int], payloads: 
     return head + _CRC.pack(zlib.crc32(head + body)) + body
 
 
-def unpack(data: bytes, source: str = "<bytes>") -> tuple[Header, list[bytes]]:
-    """Parse and verify a file; `source` names it in errors."""
+def max_file_bytes(max_pixels: int) -> int:
+    """The largest file worth reading for an image of at most `max_pixels` pixels: 32 bits per
+    sample of three channels (no codec comes near that), plus the header."""
+    return 4 * 3 * max_pixels + 1024
+
+
+def unpack(
+    data: bytes, source: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS
+) -> tuple[Header, list[bytes]]:
+    """Parse and verify a file; `source` names it in errors. A declared image of more than
+    `max_pixels` pixels is refused (None: no limit)."""
     data = bytes(data)
     if len(data) < _FIXED.size:
         raise ContainerError(f"{source}: {len(data)} bytes is too short for an aecompress file")
@@ -95,6 +109,11 @@ def unpack(data: bytes, source: str = "<bytes>") -> tuple[Header, list[bytes]]:
         raise ContainerError(f"{source}: checksum mismatch: the file is corrupted")
     if not (height and width and channels in (1, 3)):
         raise ContainerError(f"{source}: invalid image shape {height}x{width}x{channels}")
+    if max_pixels is not None and height * width > max_pixels:
+        raise ContainerError(
+            f"{source}: declares a {width}x{height} image ({width * height:,} pixels), more than the "
+            f"limit of {max_pixels:,} (--max-pixels / max_image_pixels); refused before decoding"
+        )
     payloads = []
     for length in lengths:
         payloads.append(data[offset : offset + length])

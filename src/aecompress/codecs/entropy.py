@@ -16,6 +16,39 @@ import numpy as np
 
 PRECISION = 16
 MAX_SUPPORT = 4096  # symbols per channel; a wider histogram means the quantizer step is far too small
+# Bits a range-coded string may fall short of its symbols' information content: the coder's
+# final flush and the rounding of its interval (generous; the real shortfall is a few bits).
+CODER_SLACK_BITS = 64
+
+
+def minimum_bits(lookup: np.ndarray) -> np.ndarray:
+    """For each table of a flat range-coding lookup (tfc's layout: [-precision, cdf...] per
+    table, as tfc's entropy models store them and `HistogramPrior` writes them), the fewest
+    bits any one symbol coded with it can cost: -log2 of the table's largest probability.
+
+    No string holds n symbols of a table in fewer than n times that many bits (less
+    `CODER_SLACK_BITS`), which bounds how many symbols a payload of a given length can
+    decode to before anything of that size is allocated.
+    """
+    lookup = np.asarray(lookup, np.int64).ravel()
+    starts = np.flatnonzero(lookup < 0)
+    ends = np.append(starts[1:], lookup.size)
+    bits = np.empty(len(starts))
+    for k, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        precision = -int(lookup[start])
+        largest = int(np.diff(lookup[start + 1 : end]).max(initial=1))
+        bits[k] = precision - np.log2(max(1, largest))
+    return bits
+
+
+def check_capacity(payload: bytes, required_bits: float, what: str) -> None:
+    """Raise ValueError when `payload` is too short to hold symbols worth `required_bits`."""
+    available = 8 * len(payload)
+    if available + CODER_SLACK_BITS < required_bits:
+        raise ValueError(
+            f"{what}: the header's image shape needs at least {required_bits:,.0f} coded bits, the "
+            f"payload has {available:,}; the declared shape is not what this payload encodes"
+        )
 
 
 @dataclass(frozen=True)
@@ -68,6 +101,13 @@ class HistogramPrior:
     def channels(self) -> int:
         return len(self.minima)
 
+    def check_capacity(self, payload: bytes, shape: tuple[int, ...], what: str) -> None:
+        """Refuse to decode `shape` (last axis: channels) from a payload too short to hold it."""
+        if not shape or shape[-1] != self.channels:
+            raise ValueError(f"decode shape {shape}: the last axis must have {self.channels} channels")
+        per_channel = float(np.prod(shape[:-1], dtype=np.float64))
+        check_capacity(payload, per_channel * float(minimum_bits(self.lookup).sum()), what)
+
     def _check(self, symbols: np.ndarray) -> np.ndarray:
         symbols = np.asarray(symbols)
         if symbols.ndim == 0 or symbols.shape[-1] != self.channels:
@@ -90,8 +130,7 @@ class HistogramPrior:
         import tensorflow as tf
         from tensorflow_compression.python.ops import gen_ops
 
-        if not shape or shape[-1] != self.channels:
-            raise ValueError(f"decode shape {shape}: the last axis must have {self.channels} channels")
+        self.check_capacity(data, shape, "range-coded payload")
         handle = gen_ops.create_range_decoder(tf.constant(data, tf.string), self.lookup)
         handle, shifted = gen_ops.entropy_decode_channel(handle, list(shape), tf.int32)
         if not bool(gen_ops.entropy_decode_finalize(handle).numpy()):

@@ -80,9 +80,13 @@ class LatentCodec(Codec):
         self._latent_shape(image.shape)  # refuses sizes or channel counts the model cannot code
         return [self.prior.encode(self.quantizer.quantize(self.latents(image)))]
 
-    def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
+    def check_capacity(self, payloads: list[bytes], header: Header) -> None:
         if len(payloads) != 1:
             raise ContainerError(f"{self.method} files hold one payload, this one {len(payloads)}")
+        shape = self._latent_shape((header.height, header.width, header.channels))
+        self.prior.check_capacity(payloads[0], shape, f"{self.method} latent")
+
+    def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
         shape = (header.height, header.width, header.channels)
         symbols = self.prior.decode(payloads[0], self._latent_shape(shape))
         latents = self.quantizer.dequantize(symbols)[None]
@@ -132,7 +136,7 @@ def fit_latent_coder(
     model_dir: str | Path, dataset, coding: dict[str, Any], seed: int, threads: int, out_path: str | Path
 ) -> dict[str, Any]:
     """Fit the quantizer and prior of a trained variant on its training split; write the .npz."""
-    from aecompress.runtime import atomic_path, import_tensorflow
+    from aecompress.runtime import import_tensorflow, job_output
     from aecompress.training import load_model
 
     tf = import_tensorflow(threads)
@@ -146,7 +150,7 @@ def fit_latent_coder(
     prior = HistogramPrior.fit(
         symbols, coding["smoothing"], quantizer.support(), what=f"{card['variant']} latent"
     )
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as fh:
+    with job_output(out_path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **quantizer.to_arrays(), **prior.to_arrays())
     return {
         "variant": card["variant"],

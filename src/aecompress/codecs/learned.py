@@ -106,12 +106,47 @@ class CompressiveCodec(Codec):
             raise RuntimeError(f"{self.method}: the model's latent shapes {shapes} differ from {expected}")
         return strings
 
+    def _coding_tables(self) -> list[tuple[Any, bool]]:
+        """Per payload, the entropy model that coded it and whether it has one table per latent
+        channel (factorized priors) or tables indexed per element (the hyperprior's scales)."""
+        if self.family == "hyperprior":
+            return [(self.model.entropy_model, False), (self.model.side_entropy_model, True)]
+        if self.family == "slimcae":
+            return [(self.model.entropy_models[str(self.width)], True)]
+        return [(self.model.entropy_model, True)]
+
+    def _latent_channels(self, channels: int) -> int:
+        """Channels of y (only the hyperprior needs them: its tables are not per channel)."""
+        import tensorflow as tf
+
+        if not hasattr(self, "_y_channels"):
+            probe = tf.zeros((1, 16, 16, channels), tf.float32)
+            self._y_channels = int(self.model.analysis_transform(probe).shape[-1])
+        return self._y_channels
+
+    def check_capacity(self, payloads: list[bytes], header: Header) -> None:
+        """Each string must be long enough for its latent's element count at the cheapest symbol
+        of the range-coding tables (entropy.minimum_bits), before a latent is allocated."""
+        from aecompress.codecs.entropy import check_capacity, minimum_bits
+
+        tables = self._coding_tables()
+        if len(payloads) != len(tables):
+            raise ContainerError(
+                f"{self.method} files hold {len(tables)} payload(s), this one {len(payloads)}"
+            )
+        spatial = self.coded_shapes(header.height, header.width)[1:]
+        for payload, (entropy_model, per_channel), shape in zip(payloads, tables, spatial, strict=True):
+            cheapest = minimum_bits(np.asarray(entropy_model._cdf))
+            positions = float(np.prod(shape, dtype=np.float64))
+            if per_channel:
+                required = positions * float(cheapest.sum())
+            else:
+                required = positions * self._latent_channels(header.channels) * float(cheapest.min())
+            check_capacity(payload, required, f"{self.method} latent of {tuple(int(v) for v in shape)}")
+
     def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
         import tensorflow as tf
 
-        expected = 2 if self.family == "hyperprior" else 1
-        if len(payloads) != expected:
-            raise ContainerError(f"{self.method} files hold {expected} payload(s), this one {len(payloads)}")
         strings = [tf.constant([p]) for p in payloads]
         shapes = [tf.constant(s) for s in self.coded_shapes(header.height, header.width)]
         return self._decompress(*strings, *shapes).numpy()

@@ -71,11 +71,21 @@ class PcaCodec(Codec):
     def encode_payloads(self, image: np.ndarray) -> list[bytes]:
         return [self.prior.encode(self._symbols(image))]
 
-    def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
+    def _coefficient_shape(self, header: Header) -> tuple[int, int]:
+        """(blocks, components): the coefficients an image of the header's size is coded as."""
+        if header.channels != self.channels:
+            raise ContainerError(f"{self.method} codes {self.channels}-channel images, not {header.channels}")
+        rows = -(-header.height // self.block_size) * -(-header.width // self.block_size)
+        return rows, self.components
+
+    def check_capacity(self, payloads: list[bytes], header: Header) -> None:
         if len(payloads) != 1:
             raise ContainerError(f"{self.method} files hold one payload, this one {len(payloads)}")
-        rows = -(-header.height // self.block_size) * -(-header.width // self.block_size)
-        symbols = self.prior.decode(payloads[0], (rows, self.components))
+        self.prior.check_capacity(payloads[0], self._coefficient_shape(header), f"{self.method} coefficients")
+
+    def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
+        rows, _ = shape = self._coefficient_shape(header)
+        symbols = self.prior.decode(payloads[0], shape)
         blocks = symbols * self.step @ self.basis + self.mean
         shape = (rows, self.block_size, self.block_size, self.channels)
         blocks = np.clip(np.rint(blocks), 0, 255).astype(np.uint8).reshape(shape)
@@ -103,7 +113,7 @@ def fit_pca(
     """
     from sklearn.decomposition import PCA
 
-    from aecompress.runtime import atomic_path
+    from aecompress.runtime import job_output
 
     channels = {im.shape[2] for im in images.images}
     if len(channels) != 1:
@@ -136,7 +146,7 @@ def fit_pca(
         symbols = np.round(coefficients / step).astype(np.int64)
         prior = HistogramPrior.fit(symbols, smoothing, what=f"{name} step {step:g}")
         arrays.update(prior.to_arrays(_step_key(step)))
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as fh:
+    with job_output(out_path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
     return {
         "baseline": name,
