@@ -96,7 +96,7 @@ from aecompress.training import train_variant
 config = validate_config({
     "datasets": {"digits": {"source": "sklearn-digits"}},
     "experiments": [{"name": "d", "family": "dense", "dataset": "digits", "grid": {"latent_units": [8]},
-                     "training": {"epochs": 25, "batch_size": 4, "learning_rate": 0.001}}],
+                     "training": {"epochs": int(sys.argv[3]), "batch_size": 4, "learning_rate": 0.001}}],
 })
 variant = next(iter(all_variants(config).values()))
 train_variant(variant, prepare_dataset(config["datasets"]["digits"], seed=0), seed=3, threads=1,
@@ -104,7 +104,8 @@ train_variant(variant, prepare_dataset(config["datasets"]["digits"], seed=0), se
 """
 
 
-def test_a_killed_training_job_resumes_from_its_last_epoch(tmp_path):
+def _killed_after_three_epochs(tmp_path):
+    """Start a 25-epoch training job and SIGKILL it once 3 epochs are in its checkpoint."""
     import subprocess
     import sys
     import time
@@ -112,7 +113,7 @@ def test_a_killed_training_job_resumes_from_its_last_epoch(tmp_path):
     out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
     script = tmp_path / "train.py"
     script.write_text(RESUMABLE)
-    process = subprocess.Popen([sys.executable, str(script), str(out), str(checkpoints)])
+    process = subprocess.Popen([sys.executable, str(script), str(out), str(checkpoints), "25"])
     log = checkpoints / "history.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
@@ -122,19 +123,51 @@ def test_a_killed_training_job_resumes_from_its_last_epoch(tmp_path):
     process.kill()  # SIGKILL: no clean-up runs, as when a cluster pre-empts the job
     process.wait()
     assert not (out / "model.json").exists(), "the job finished before it could be killed"
-    done_before_kill = len(log.read_text().splitlines()) - 1
+    return script, out, checkpoints, len(log.read_text().splitlines()) - 1
 
-    resumed = subprocess.run(
-        [sys.executable, str(script), str(out), str(checkpoints)], capture_output=True, text=True, timeout=300
-    )
+
+def _rerun(script, out, checkpoints, epochs):
+    import subprocess
+    import sys
+
+    run = [sys.executable, str(script), str(out), str(checkpoints), str(epochs)]
+    resumed = subprocess.run(run, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     first_epoch_line = next(line for line in resumed.stderr.splitlines() if line.startswith("epoch "))
-    resumed_at = int(first_epoch_line.split()[1].split("/")[0])
+    return resumed.stderr, int(first_epoch_line.split()[1].split("/")[0])
+
+
+def test_a_killed_training_job_resumes_from_its_last_epoch(tmp_path):
+    script, out, checkpoints, done_before_kill = _killed_after_three_epochs(tmp_path)
+    log, resumed_at = _rerun(script, out, checkpoints, 25)
     assert resumed_at > 1 and resumed_at >= done_before_kill
+    assert "resuming from the state a killed run of the same settings left" in log
     history = pd.read_csv(out / "history.csv")
     assert history["epoch"].tolist() == list(range(1, 26))
     assert json.loads((out / "model.json").read_text())["epochs_run"] == 25
     assert not checkpoints.exists() or not any(checkpoints.iterdir())
+
+
+def test_a_checkpoint_of_other_settings_is_discarded_not_resumed(tmp_path):
+    """Killed at epoch 3+ of 25, re-run with `epochs: 2`: Keras alone would restore epoch 3+ and
+    train nothing, saving the old run's weights under the new model card."""
+    script, out, checkpoints, _ = _killed_after_three_epochs(tmp_path)
+    log, started_at = _rerun(script, out, checkpoints, 2)
+    assert started_at == 1
+    assert "discarding the state of a run with other settings (variant.training.epochs)" in log
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
+    card = json.loads((out / "model.json").read_text())
+    assert card["epochs_run"] == 2 and card["training"]["epochs"] == 2
+
+
+def test_a_checkpoint_folder_holding_foreign_files_is_left_alone(setup, tmp_path):
+    variant, dataset, _ = setup
+    checkpoints = tmp_path / "c"
+    checkpoints.mkdir()
+    (checkpoints / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="notes.txt, which this job did not write"):
+        train_variant(variant, dataset, seed=0, threads=2, out_dir=tmp_path / "m", checkpoint_dir=checkpoints)
+    assert (checkpoints / "notes.txt").read_text() == "mine"
 
 
 def test_a_diverging_run_fails_clearly_and_writes_nothing(setup, tmp_path):

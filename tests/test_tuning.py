@@ -168,6 +168,9 @@ def test_no_outer_test_image_is_seen_by_its_folds_search(tiny, tmp_path, monkeyp
 
     monkeypatch.setattr(_Search, "fit_and_score", recording)
     result = _search(config, dataset, 1, tmp_path)
+    # The resumable state records the data it was searched on (a changed dataset restarts it).
+    fingerprint = json.loads((tmp_path / "tuner/fingerprint.json").read_text())
+    assert fingerprint["dataset"] == {"content_sha256": dataset.content_digest(), "channels": 1}
     names = np.array(dataset.splits["train"].names)
     outer_test = set(names[dataset.folds == 1])
     *search_calls, retrain = calls

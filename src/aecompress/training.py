@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -28,9 +29,11 @@ from aecompress.preprocessing import (
 )
 from aecompress.runtime import (
     atomic_path,
+    claim_state_folder,
     derived_seed,
     grow_gpu_memory,
     import_tensorflow,
+    job_output,
     seed_everything,
 )
 
@@ -220,8 +223,13 @@ def train_variant(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    work = Path(checkpoint_dir) if checkpoint_dir else Path(tempfile.mkdtemp(prefix=".train.", dir=out_dir))
-    work.mkdir(parents=True, exist_ok=True)
+    if checkpoint_dir:
+        work = Path(checkpoint_dir)
+        claim_state_folder(
+            work, training_fingerprint(variant, job_seed, dataset), CHECKPOINT_ENTRIES, _log_line
+        )
+    else:
+        work = Path(tempfile.mkdtemp(prefix=".train.", dir=out_dir))
     callbacks = [
         counter.callback(tf),
         tf.keras.callbacks.BackupAndRestore(str(work / "backup")),
@@ -287,14 +295,33 @@ def train_variant(
         "final_val_mse": float(table["val_mse"].iloc[-1]) if "val_mse" in table else None,
         "final_train_bpp": float(table["train_bpp"].iloc[-1]) if "train_bpp" in table else None,
     }
-    with atomic_path(out_dir / "history.csv") as tmp:
+    with job_output(out_dir / "history.csv") as tmp:
         table.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "model.json") as tmp:
+    with job_output(out_dir / "model.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
     with atomic_path(out_dir / "model") as tmp:
         model.save(tmp, include_optimizer=False)
     shutil.rmtree(work, ignore_errors=True)
     return card
+
+
+# What a training job keeps in its checkpoint folder (besides runtime.FINGERPRINT_FILE).
+CHECKPOINT_ENTRIES = {"backup", "history.csv"}
+
+
+def training_fingerprint(variant: Variant, job_seed: int, dataset: PreparedDataset) -> dict[str, Any]:
+    """Everything that defines a training run: the variant (family, params, training settings,
+    preprocessing, dataset name, grid point), its seed, and the data it sees. A checkpoint
+    recorded under another fingerprint is discarded rather than resumed."""
+    return {
+        "variant": dataclasses.asdict(variant),
+        "seed": job_seed,
+        "dataset": {"content_sha256": dataset.content_digest(), "channels": dataset.meta.get("channels")},
+    }
+
+
+def _log_line(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 class TrainingDiverged(RuntimeError):

@@ -14,7 +14,6 @@ selection can be imported while Snakemake builds its DAG.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from collections import Counter
@@ -31,10 +30,11 @@ from aecompress.models import get_family
 from aecompress.plan import Variant
 from aecompress.preprocessing import model_input_shape
 from aecompress.runtime import (
-    atomic_path,
+    claim_state_folder,
     derived_seed,
     grow_gpu_memory,
     import_tensorflow,
+    job_output,
     seed_everything,
 )
 
@@ -199,6 +199,9 @@ class _Search:
         return result
 
 
+TUNER_PROJECT = "hyperband"  # KerasTuner's folder inside the tuner state
+
+
 def _tuner(kt, search: _Search, study: dict[str, Any], directory: Path, seed: int):
     from aecompress.preprocessing import Normalization
 
@@ -231,18 +234,9 @@ def _tuner(kt, search: _Search, study: dict[str, Any], directory: Path, seed: in
         hyperband_iterations=hyperband["iterations"],
         seed=seed,
         directory=str(directory),
-        project_name="hyperband",
+        project_name=TUNER_PROJECT,
         overwrite=False,
     )
-
-
-def _state_matches(state: Path, settings: dict[str, Any]) -> bool:
-    """True when the tuner folder holds a search of exactly these settings (else it is restarted)."""
-    recorded = state / "settings.json"
-    try:
-        return json.loads(recorded.read_text()) == settings
-    except (OSError, ValueError):
-        return False
 
 
 def tune_outer_fold(
@@ -285,12 +279,9 @@ def tune_outer_fold(
         "seed": seed,
         "search_images": search_images.names,
         "inner_folds": split.inner_folds.tolist(),
+        "dataset": {"content_sha256": dataset.content_digest(), "channels": dataset.meta.get("channels")},
     }
-    if state.exists() and not _state_matches(state, settings):
-        log(f"{state}: holds a search with other settings; starting afresh")
-        shutil.rmtree(state)
-    state.mkdir(parents=True, exist_ok=True)
-    (state / "settings.json").write_text(json.dumps(settings))
+    claim_state_folder(state, settings, {TUNER_PROJECT, "settings.json"}, log)
 
     search = _Search(tf, study, variant, search_images, split.inner_folds, fold_seed, input_shape, log)
     tuner = _tuner(kt, search, study, state, fold_seed)
@@ -343,11 +334,11 @@ def tune_outer_fold(
             "role": [f"inner-fold-{j}" for j in split.inner_folds] + ["outer-test"] * len(test_images),
         }
     )
-    with atomic_path(out_dir / "images.csv") as tmp:
+    with job_output(out_dir / "images.csv") as tmp:
         images.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "trials.csv") as tmp:
+    with job_output(out_dir / "trials.csv") as tmp:
         trials.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "result.json") as tmp:
+    with job_output(out_dir / "result.json") as tmp:
         tmp.write_text(json.dumps(result, indent=2, sort_keys=True))
     log(
         f"outer fold {outer_fold}: chose {json.dumps(config, sort_keys=True)}; inner score "
@@ -448,11 +439,11 @@ def write_selection(
         ignore_index=True,
     )
     out_dir = Path(out_dir)
-    with atomic_path(out_dir / "folds.csv") as tmp:
+    with job_output(out_dir / "folds.csv") as tmp:
         folds_table(results).to_csv(tmp, index=False)
-    with atomic_path(out_dir / "trials.csv") as tmp:
+    with job_output(out_dir / "trials.csv") as tmp:
         trials.to_csv(tmp, index=False)
-    with atomic_path(out_dir / "selection.json") as tmp:
+    with job_output(out_dir / "selection.json") as tmp:
         tmp.write_text(json.dumps(selection, indent=2, sort_keys=True))
     return selection
 
