@@ -66,13 +66,22 @@ def test_whole_image_dense_model_on_photos_of_different_sizes_is_rejected(minima
     validate_config(minimal_config)
 
 
-def test_shipped_configs_are_valid(repo):
+def _with_user_folders(path: Path, workdir: Path) -> Path:
+    """Create the (empty) folders of your own photos a preset points at, relative to `workdir`."""
+    for options in yaml.safe_load(path.read_text())["datasets"].values():
+        if options.get("path"):
+            (workdir / options["path"]).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def test_shipped_configs_are_valid(repo, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where a user's run would find `data/...`
     for path in [
         repo / "config.yaml",
         repo / "tests/data/config-tiny.yaml",
         *sorted((repo / "presets").glob("*.yaml")),
     ]:
-        config = load_config(path)
+        config = load_config(_with_user_folders(path, tmp_path))
         assert config["experiments"]
 
 
@@ -120,8 +129,9 @@ def test_family_specific_mistakes_are_named(minimal_config, experiment, expected
 @pytest.mark.parametrize(
     "preset", sorted(p.name for p in (Path(__file__).parents[1] / "presets").glob("*.yaml"))
 )
-def test_every_preset_is_a_valid_config(repo, preset):
-    config = load_config(repo / "presets" / preset)
+def test_every_preset_is_a_valid_config(repo, preset, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = load_config(_with_user_folders(repo / "presets" / preset, tmp_path))
     assert config["experiments"]
 
 
@@ -183,3 +193,55 @@ def test_baseline_classifier_and_coding_mistakes_are_named(minimal_config, extra
     with pytest.raises(ConfigError) as error:
         validate_config(minimal_config)
     assert expected in str(error.value)
+
+
+def test_a_repeated_grid_value_is_refused_instead_of_merging_two_variants(minimal_config):
+    minimal_config["experiments"][0]["grid"] = {"latent_units": [2, 8, 2]}
+    with pytest.raises(ConfigError, match=r"experiments\[0\]\.grid\.latent_units: .*has non-unique elements"):
+        validate_config(minimal_config)
+
+
+def test_list_valued_grid_points_give_file_system_safe_variant_ids(minimal_config):
+    from aecompress.plan import all_variants
+
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config["experiments"] = [
+        {
+            "name": "slim",
+            "family": "slimcae",
+            "dataset": "photos",
+            "params": {"lambdas": [8.0, 4.0]},
+            "grid": {"widths": [[16, 8], [12, 6]]},
+            "preprocessing": {"patches": {"size": 32}},
+        }
+    ]
+    assert sorted(all_variants(validate_config(minimal_config))) == ["slim_widths-12+6", "slim_widths-16+8"]
+
+
+def test_an_image_folder_that_does_not_exist_fails_at_validation(minimal_config, tmp_path):
+    minimal_config["datasets"]["mine"] = {"source": "image-folder", "path": str(tmp_path / "nowhere")}
+    with pytest.raises(ConfigError, match=r"datasets\.mine\.path: '.*nowhere' is not a folder"):
+        validate_config(minimal_config)
+
+
+def test_a_folder_of_mixed_sizes_fails_at_validation_for_a_family_that_needs_one_size(
+    minimal_config, tmp_path
+):
+    from PIL import Image
+
+    for name, size in (("a.png", (20, 16)), ("b.png", (20, 16)), ("c.png", (24, 16))):
+        Image.new("RGB", size).save(tmp_path / name)
+    minimal_config["datasets"]["mine"] = {"source": "image-folder", "path": str(tmp_path)}
+    minimal_config["experiments"][0]["dataset"] = "mine"
+    with pytest.raises(ConfigError, match="block_size: null .* 'image-folder' has images of different sizes"):
+        validate_config(minimal_config)
+    minimal_config["experiments"][0]["params"] = {"block_size": 4}  # blocks code any size
+    validate_config(minimal_config)
+    (tmp_path / "c.png").unlink()
+    same = tmp_path / "same"
+    same.mkdir()
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).rename(same / name)
+    minimal_config["datasets"]["mine"]["path"] = str(same)
+    minimal_config["experiments"][0]["params"] = {}
+    validate_config(minimal_config)  # one size: a whole-image dense model is fine

@@ -1,20 +1,20 @@
 """Readers on the real files of the offline mirror, and on damaged copies of them."""
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MIRROR
 from PIL import Image
 
 from aecompress.downloads import extract
 from aecompress.images import DatasetFileError, ImageDecodeError
 from aecompress.readers import read_cifar10_binary, read_idx, read_image_folder, read_stl10_binary
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-pytestmark = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+needs_mirror = pytest.mark.usefixtures("mirror")
 
 
+@needs_mirror
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])
 def test_idx_readers_on_the_official_files(dataset):
     images = read_idx(MIRROR / dataset / "t10k-images-idx3-ubyte.gz")
@@ -26,22 +26,25 @@ def test_idx_readers_on_the_official_files(dataset):
 
 
 def test_idx_damage_is_reported_with_the_file(tmp_path):
-    data = gzip.decompress((MIRROR / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    labels = np.random.default_rng(0).integers(0, 10, 10000).astype(np.uint8)
+    data = bytes([0, 0, 0x08, 1]) + (10000).to_bytes(4, "big") + labels.tobytes()  # a labels file
+    (tmp_path / "ok.idx").write_bytes(data)
+    assert (read_idx(tmp_path / "ok.idx") == labels).all()
     (tmp_path / "short.idx").write_bytes(data[:-10])
     with pytest.raises(DatasetFileError, match=r"short\.idx: IDX header declares shape \(10000,\)"):
         read_idx(tmp_path / "short.idx")
     (tmp_path / "magic.idx").write_bytes(b"\x01\x02" + data[2:])
     with pytest.raises(DatasetFileError, match=r"magic\.idx: not an IDX file"):
         read_idx(tmp_path / "magic.idx")
-    (tmp_path / "trunc.gz").write_bytes((MIRROR / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes()[:100])
+    (tmp_path / "trunc.gz").write_bytes(gzip.compress(data)[:100])
     with pytest.raises(DatasetFileError, match=r"trunc\.gz: cannot read"):
         read_idx(tmp_path / "trunc.gz")
 
 
 @pytest.fixture(scope="module")
-def cifar(tmp_path_factory):
+def cifar(tmp_path_factory, mirror):
     return extract(
-        MIRROR / "cifar-10-sample" / "cifar-10-binary.tar.gz", tmp_path_factory.mktemp("c") / "x", 2**28
+        mirror / "cifar-10-sample" / "cifar-10-binary.tar.gz", tmp_path_factory.mktemp("c") / "x", 2**28
     )
 
 
@@ -58,6 +61,7 @@ def test_cifar10_binary_reader(cifar, tmp_path):
         read_cifar10_binary(tmp_path / "bad.bin")
 
 
+@needs_mirror
 def test_stl10_binary_reader(tmp_path):
     root = extract(MIRROR / "stl10-sample" / "stl10_binary.tar.gz", tmp_path / "s", 2**28) / "stl10_binary"
     images, labels = read_stl10_binary(root / "train_X.bin", root / "train_y.bin")
@@ -86,6 +90,7 @@ def test_image_folder_with_labels_and_a_corrupt_file(tmp_path):
     assert len(images) == 4 and skipped == [str(tmp_path / "dogs" / "broken.jpg")]
 
 
+@needs_mirror
 def test_kodak_images_decode_at_their_published_size():
     images, classes, _ = read_image_folder(MIRROR / "kodak")
     assert len(images) == 24 and classes == []

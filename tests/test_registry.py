@@ -5,12 +5,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import MIRROR
 
 from aecompress.config import ConfigError, validate_config
 from aecompress.datasets import official_files, prepare_dataset, remote_files, resolve_url
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-needs_mirror = pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+needs_mirror = pytest.mark.usefixtures("mirror")
 
 
 def options(**entry):
@@ -127,3 +127,36 @@ def test_registry_override_replaces_checksums_by_name_only(tmp_path, capsys):
     path.write_text("cifar10:\n  - {name: other.tar.gz, sha256: null}\n")
     with pytest.raises(ValueError, match="no official file named 'other.tar.gz'"):
         _apply_override(official_files(), path)
+
+
+def test_the_registry_override_is_refused_outside_a_test_run(tmp_path, monkeypatch):
+    """It disables the verification of official files: honoured only where pytest runs."""
+    from aecompress.datasets import REGISTRY_OVERRIDE_ENV
+
+    path = tmp_path / "o.yaml"
+    path.write_text("cifar10:\n  - {name: cifar-10-binary.tar.gz, size: 10, sha256: " + "b" * 64 + "}\n")
+    monkeypatch.setenv(REGISTRY_OVERRIDE_ENV, str(path))
+    assert official_files()["cifar10"][0].sha256 == "b" * 64  # inside pytest
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    with pytest.raises(ValueError, match=f"{REGISTRY_OVERRIDE_ENV}=.*refused outside the test suite"):
+        official_files()
+
+
+@pytest.mark.parametrize("damage", ["unsafe member", "missing batch"])
+def test_a_failed_extraction_or_read_leaves_no_temporary_folder(tmp_path, damage):
+    import io
+    import tarfile
+
+    from aecompress.downloads import UnsafeArchiveError
+    from aecompress.images import DatasetFileError
+
+    archive = tmp_path / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        name = "../escape.bin" if damage == "unsafe member" else "cifar-10-batches-bin/data_batch_1.bin"
+        member = tarfile.TarInfo(name)
+        member.size = 3073
+        tf.addfile(member, io.BytesIO(bytes(3073)))
+    expected = UnsafeArchiveError if damage == "unsafe member" else DatasetFileError
+    with pytest.raises(expected):
+        prepare_dataset(options(source="cifar10"), seed=0, files={archive.name: archive})
+    assert [p.name for p in tmp_path.iterdir()] == [archive.name]  # no .extract.* folder left

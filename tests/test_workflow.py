@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import MIRROR, require
 
 pytestmark = pytest.mark.integration
 
@@ -186,6 +187,23 @@ def test_bad_config_fails_before_any_job_and_names_the_key(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_configfile_stands_alone_instead_of_inheriting_config_yaml(tmp_path):
+    """Snakemake merges --configfile into the Snakefile's config.yaml (lists replaced, mappings
+    merged), so presets once inherited the default run's digits dataset and its classifier."""
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copy(repo / "config.yaml", tmp_path / "config.yaml")  # as in a checkout's root
+    preset = repo / "presets/kodak-compressive.yaml"
+    result = snakemake(repo, tmp_path, "-n", "--cores", "1", configfile=preset)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-4000:]
+    assert "results/datasets/train-photos/prepared" in out and "results/datasets/kodak/prepared" in out
+    assert "results/datasets/digits" not in out and "train_classifier" not in out
+    assert "jpeg-photos" not in out and "dense-digits" not in out
+    # --config still applies on top of the file given.
+    result = snakemake(repo, tmp_path, "-n", "--cores", "1", "--config", "seed=7", configfile=preset)
+    assert result.returncode == 0 and "results/datasets/digits" not in result.stdout + result.stderr
+
+
 def test_dry_run_does_not_import_tensorflow(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     code = (
@@ -202,10 +220,7 @@ def test_dry_run_does_not_import_tensorflow(tmp_path):
     assert "TF NOT LOADED" in result.stdout, result.stdout + result.stderr
 
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
-@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+@pytest.mark.usefixtures("mirror")
 def test_mnist_preset_downloads_from_a_mirror_and_runs(tmp_path):
     import yaml
 
@@ -267,7 +282,7 @@ def test_a_wrong_mirror_fails_with_the_checksum_and_leaves_no_file(tmp_path):
     assert not list((tmp_path / "results/downloads/mnist").glob("*.gz"))
 
 
-@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+@pytest.mark.usefixtures("mirror")
 def test_stl10_sample_archive_runs_through_the_workflow_with_a_registry_override(tmp_path):
     """The mirror's STL-10 sample has the official layout but its own checksum: override it (tests only)."""
     import yaml
@@ -323,7 +338,7 @@ def test_stl10_sample_archive_runs_through_the_workflow_with_a_registry_override
     )
 
 
-@pytest.mark.skipif(not MIRROR.is_dir(), reason=f"offline mirror not found at {MIRROR}")
+@pytest.mark.usefixtures("mirror")
 def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
     import yaml
 
@@ -391,11 +406,11 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 
 
-@pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)",
-)
 def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny_run):
+    require(
+        CHROMIUM is not None,
+        "Debian's chromium is not installed (.ci/run installs it: apt-get install chromium)",
+    )
     from playwright.sync_api import sync_playwright
 
     repo, workdir = tiny_run

@@ -8,6 +8,7 @@ several keys, and turns validation errors into messages that name the offending 
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -20,6 +21,10 @@ import yaml
 
 class ConfigError(ValueError):
     """The config does not match the schema or is inconsistent."""
+
+
+# Variant and evaluation ids are folder names under results/ and Snakemake wildcards.
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 @cache
@@ -37,8 +42,10 @@ def config_schema() -> dict[str, Any]:
                     key: {
                         "type": "array",
                         "minItems": 1,
+                        # A repeated value would be one variant id, i.e. one model for two grid points.
+                        "uniqueItems": True,
                         "items": {k: v for k, v in value.items() if k not in ("default", "description")},
-                        "description": f"Values of `{key}` to sweep.",
+                        "description": f"Values of `{key}` to sweep, each once.",
                     }
                     for key, value in params["properties"].items()
                 },
@@ -150,9 +157,14 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 f"{where}.training.mixed_precision: not supported for compressive autoencoders "
                 "(their entropy models and range coder work in float32)"
             )
-        dataset_source = config["datasets"][experiment["dataset"]]["source"]
+        dataset_options = config["datasets"][experiment["dataset"]]
         for variant in expand_variants(experiment):
-            for problem in check_variant(variant, dataset_source):
+            if not SAFE_ID.fullmatch(variant.id):
+                problems.append(
+                    f"{where}.grid: variant id '{variant.id}' is not a safe file name (letters, digits, "
+                    "'.', '_', '+', '-'); use grid values of that form"
+                )
+            for problem in check_variant(variant, dataset_options):
                 problems.append(f"{where} (variant {variant.id}): {problem}")
     problems += _baseline_problems(config)
     problems += _classifier_problems(config)
@@ -195,7 +207,7 @@ def _tuning_problems(config: dict[str, Any]) -> list[str]:
                 "downsampling factor of the deepest searched model (2^max(search_space.blocks))"
             )
         variant = tuned_variant(study)
-        for problem in check_variant(variant, options["source"]):
+        for problem in check_variant(variant, options):
             problems.append(f"{where}: {problem}")
     return problems
 

@@ -6,6 +6,7 @@ Snakemake builds the DAG costs nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -20,7 +21,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from aecompress.images import ImageSet, PreparedDataset, convert_channels, decode_image
+from aecompress.images import (
+    DEFAULT_MAX_PIXELS,
+    ImageSet,
+    PreparedDataset,
+    convert_channels,
+    decode_image,
+)
 
 # A loader returns either all images (split by the config's fractions) or the source's
 # official {"train": ..., "test": ...} split (validation is then carved out of train).
@@ -41,17 +48,34 @@ class RemoteFile:
 # Testing only: a YAML file {source: [{name, size, sha256, md5}]} whose entries replace the
 # checksums of the official files of the same name, so the workflow can run on same-layout
 # sample archives (e.g. the offline mirror's CIFAR-10 sample). The official entries never change.
+# It disables the verification of official files, so it is honoured only inside a pytest run
+# (pytest sets PYTEST_CURRENT_TEST, which the test's subprocesses and SLURM jobs inherit).
 REGISTRY_OVERRIDE_ENV = "AECOMPRESS_TEST_REGISTRY_OVERRIDE"
 
 
 @cache
-def official_files() -> dict[str, tuple[RemoteFile, ...]]:
+def _official_files() -> dict[str, tuple[RemoteFile, ...]]:
     text = resources.files("aecompress").joinpath("data/remote_files.yaml").read_text()
-    files = {
+    return {
         source: tuple(RemoteFile(**f) for f in entries) for source, entries in yaml.safe_load(text).items()
     }
+
+
+def official_files() -> dict[str, tuple[RemoteFile, ...]]:
     override = os.environ.get(REGISTRY_OVERRIDE_ENV)
-    return _apply_override(files, Path(override)) if override else files
+    if not override:
+        return _official_files()
+    if not os.environ.get("PYTEST_CURRENT_TEST"):
+        raise ValueError(
+            f"{REGISTRY_OVERRIDE_ENV}={override}: refused outside the test suite; it replaces the "
+            "checksums that official dataset files are verified against. Unset it."
+        )
+    return _overridden_files(override)
+
+
+@cache
+def _overridden_files(override: str) -> dict[str, tuple[RemoteFile, ...]]:
+    return _apply_override(_official_files(), Path(override))
 
 
 def _apply_override(
@@ -105,7 +129,8 @@ def _load_sklearn_digits(options: dict[str, Any], files: dict[str, Path]) -> Ima
 
 
 DEFAULT_MAX_EXTRACT_BYTES = 8 * 2**30  # STL-10 unpacks to 2.6 GB; a zip bomb stops here
-_REMOTE_OPTIONS = frozenset({"mirror", "max_extract_bytes"})
+_REMOTE_OPTIONS = frozenset({"mirror", "max_extract_bytes", "max_extract_members"})
+_IMAGE_FILE_OPTIONS = frozenset({"max_image_pixels"})
 
 
 # Photographs shipped inside installed packages (no download). Checked offline: each file is
@@ -134,7 +159,7 @@ def _load_bundled_photos(options: dict[str, Any], files: dict[str, Path]) -> Ima
     images = []
     for name in names:
         with resources.as_file(bundled_photo_path(name)) as path:
-            images.append(decode_image(path, channels=3))
+            images.append(decode_image(path, channels=3, max_pixels=max_image_pixels(options)))
     return ImageSet(images=images, labels=None, names=list(names))
 
 
@@ -161,25 +186,39 @@ def _load_mnist(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
     return _load_idx_pair(files)
 
 
+@contextlib.contextmanager
 def _extracted(archive: Path, options: dict[str, Any]):
-    """Unpack `archive` into a temporary folder next to it (removed by the caller)."""
-    from aecompress.downloads import extract
+    """Unpack `archive` into a temporary folder next to it; yield the unpacked root.
+
+    The folder is removed when the block ends, whether the extraction or the reading failed
+    or not. (POSIX keeps memory-mapped files readable after their names are removed.)
+    """
+    from aecompress.downloads import DEFAULT_MAX_EXTRACT_MEMBERS, extract
 
     tmp = Path(tempfile.mkdtemp(prefix=".extract.", dir=archive.parent))
-    limit = options.get("max_extract_bytes") or DEFAULT_MAX_EXTRACT_BYTES
-    return extract(archive, tmp / "x", max_bytes=limit), tmp
+    try:
+        yield extract(
+            archive,
+            tmp / "x",
+            max_bytes=options.get("max_extract_bytes") or DEFAULT_MAX_EXTRACT_BYTES,
+            max_members=options.get("max_extract_members") or DEFAULT_MAX_EXTRACT_MEMBERS,
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def max_image_pixels(options: dict[str, Any]) -> int:
+    """The largest image file (in pixels) a dataset entry decodes."""
+    return options.get("max_image_pixels") or DEFAULT_MAX_PIXELS
 
 
 def _load_cifar10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
     from aecompress.readers import read_cifar10_binary
 
-    root, tmp = _extracted(files["cifar-10-binary.tar.gz"], options)
-    try:
+    with _extracted(files["cifar-10-binary.tar.gz"], options) as root:
         folder = root / "cifar-10-batches-bin"
         parts = [read_cifar10_binary(folder / f"data_batch_{i}.bin") for i in range(1, 6)]
         test_images, test_labels = read_cifar10_binary(folder / "test_batch.bin")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     train_images = np.concatenate([p[0] for p in parts])
     train_labels = np.concatenate([p[1] for p in parts])
     return {
@@ -191,8 +230,7 @@ def _load_cifar10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
 def _load_stl10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
     from aecompress.readers import read_stl10_binary
 
-    root, tmp = _extracted(files["stl10_binary.tar.gz"], options)
-    try:
+    with _extracted(files["stl10_binary.tar.gz"], options) as root:
         folder = root / "stl10_binary"
         splits = {}
         for split in ("train", "test"):
@@ -208,32 +246,25 @@ def _load_stl10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
                 None,
                 labelled.names + [f"unlabeled{i:06d}" for i in range(len(unlabeled))],
             )
-    finally:
-        # POSIX keeps memory-mapped files readable after their names are removed.
-        shutil.rmtree(tmp, ignore_errors=True)
     return splits
 
 
 def _load_kodak(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
     names = sorted(files)
-    images = [decode_image(files[n], channels=3) for n in names]
+    images = [decode_image(files[n], channels=3, max_pixels=max_image_pixels(options)) for n in names]
     return ImageSet(images, None, [n.split(".")[0] for n in names])
 
 
 def _load_image_folder(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
     from aecompress.readers import read_image_folder
 
-    tmp = None
-    if options.get("url"):
-        root, tmp = _extracted(next(iter(files.values())), options)
-    else:
-        root = Path(options["path"])
-    try:
-        skip = bool(options.get("skip_corrupt"))
-        images, class_names, skipped = read_image_folder(root, skip_corrupt=skip)
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    skip, limit = bool(options.get("skip_corrupt")), max_image_pixels(options)
+    with (
+        _extracted(next(iter(files.values())), options)
+        if options.get("url")
+        else contextlib.nullcontext(Path(options["path"]))
+    ) as root:
+        images, class_names, skipped = read_image_folder(root, skip_corrupt=skip, max_pixels=limit)
     if skipped:
         print(f"{root}: skipped {len(skipped)} corrupt image(s): {', '.join(skipped[:10])}")
     images.class_names = class_names or None
@@ -263,7 +294,7 @@ REGISTRY: dict[str, DatasetSource] = {
         licence="Per image: see scikit-learn's and scikit-image's data READMEs (public domain or CC).",
         citation="scikit-learn sample images; scikit-image data module (van der Walt et al., 2014).",
         load=_load_bundled_photos,
-        extra_options=frozenset({"images"}),
+        extra_options=frozenset({"images"}) | _IMAGE_FILE_OPTIONS,
     ),
     "mnist": DatasetSource(
         name="mnist",
@@ -355,7 +386,7 @@ REGISTRY: dict[str, DatasetSource] = {
         licence="Released by Eastman Kodak for unrestricted research use.",
         citation="Kodak PhotoCD suite, http://r0k.us/graphics/kodak/",
         load=_load_kodak,
-        extra_options=_REMOTE_OPTIONS,
+        extra_options=_REMOTE_OPTIONS | _IMAGE_FILE_OPTIONS,
         downloads=True,
     ),
     "image-folder": DatasetSource(
@@ -367,7 +398,9 @@ REGISTRY: dict[str, DatasetSource] = {
         licence="As the user's images.",
         citation="",
         load=_load_image_folder,
-        extra_options=frozenset({"path", "url", "sha256", "skip_corrupt", "max_extract_bytes"}),
+        extra_options=frozenset({"path", "url", "sha256", "skip_corrupt", "max_extract_bytes"})
+        | {"max_extract_members"}
+        | _IMAGE_FILE_OPTIONS,
     ),
 }
 
@@ -392,9 +425,59 @@ def check_dataset_options(options: dict[str, Any]) -> list[str]:
     if source.name == "image-folder":
         if bool(options.get("path")) == bool(options.get("url")):
             problems.append("path/url: give exactly one: a local folder `path` or an archive `url`")
+        elif options.get("path") and not Path(options["path"]).is_dir():
+            where = Path(options["path"]).resolve()
+            problems.append(f"path: '{options['path']}' is not a folder ({where} does not exist)")
         if options.get("url") and not options.get("sha256"):
             problems.append("sha256: required with `url`, so that the archive can be verified")
     return problems
+
+
+class ConfiguredSource:
+    """A registry source as one `datasets.<name>` entry uses it.
+
+    An image folder's images may or may not share one size; the families that need one
+    size ask `fixed_size`, which is then read from the files' headers (no pixel is decoded),
+    so a mixed folder fails at config validation instead of in a training job.
+    """
+
+    def __init__(self, source: DatasetSource, options: dict[str, Any]):
+        self._source, self._options = source, options
+
+    def __getattr__(self, name: str):
+        return getattr(self._source, name)
+
+    @property
+    def fixed_size(self) -> bool | None:
+        path = self._options.get("path")
+        if self._source.fixed_size is not None or not path or not Path(path).is_dir():
+            return self._source.fixed_size
+        sizes = image_folder_sizes(str(Path(path).resolve()))
+        return None if not sizes else len(sizes) == 1  # no readable image: reported when prepared
+
+
+def configured_source(options: dict[str, Any]) -> ConfiguredSource:
+    return ConfiguredSource(REGISTRY[options["source"]], options)
+
+
+@cache
+def image_folder_sizes(folder: str) -> frozenset[tuple[int, int]]:
+    """The (width, height) sizes of a folder's images, read from headers; stops at the second
+    size found. Files whose header cannot be read are left to the prepare step to report."""
+    from PIL import Image
+
+    from aecompress.readers import image_files
+
+    sizes: set[tuple[int, int]] = set()
+    for path in image_files(Path(folder)):
+        try:
+            with Image.open(path) as img:
+                sizes.add(img.size)
+        except Exception:  # noqa: BLE001 - corrupt files are reported when the folder is prepared
+            continue
+        if len(sizes) > 1:
+            break
+    return frozenset(sizes)
 
 
 def remote_files(options: dict[str, Any]) -> list[RemoteFile]:

@@ -31,10 +31,14 @@ class Variant:
 
 
 def _format_value(value: Any) -> str:
+    """A grid value as it appears in a variant id (a folder name): lists join with '+'
+    (`widths: [192, 144]` -> `widths-192+144`)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "none"
+    if isinstance(value, list | tuple):
+        return "+".join(_format_value(v) for v in value)
     return str(value)
 
 
@@ -302,14 +306,15 @@ def download_path(dataset: str, filename: str) -> str:
 
 
 def downloads(config: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
-    """For each used dataset, the files to fetch: name -> where from and the expected digests."""
+    """For each used dataset, the files to fetch: name -> where from, the expected digests and
+    size in bytes (None when unknown: a user's archive), which bounds the transfer."""
     from aecompress.datasets import remote_files, resolve_url
 
     out = {}
     for name in used_datasets(config):
         options = config["datasets"][name]
         out[name] = {
-            f.name: {"url": resolve_url(f, options), "sha256": f.sha256, "md5": f.md5}
+            f.name: {"url": resolve_url(f, options), "sha256": f.sha256, "md5": f.md5, "size": f.size}
             for f in remote_files(options)
         }
     return out

@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from aecompress.images import DatasetFileError, ImageDecodeError, ImageSet, decode_image
+from aecompress.images import (
+    DEFAULT_MAX_PIXELS,
+    DatasetFileError,
+    ImageDecodeError,
+    ImageSet,
+    decode_image,
+)
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 CIFAR10_RECORD = 1 + 32 * 32 * 3
@@ -99,26 +105,35 @@ def read_stl10_binary(
     return images, labels - 1
 
 
+def image_files(folder: Path) -> list[Path]:
+    """Every PNG/JPEG/BMP/TIFF file below `folder`, sorted by path."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 def read_image_folder(
-    folder: str | os.PathLike, channels: int | None = None, skip_corrupt: bool = False
+    folder: str | os.PathLike,
+    channels: int | None = None,
+    skip_corrupt: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> tuple[ImageSet, list[str], list[str]]:
     """Every PNG/JPEG/BMP/TIFF below `folder`, sorted by path.
 
     Labels come from the first-level sub-folder names when every image lies in one (else
-    no labels). A corrupt image raises ImageDecodeError naming it, unless `skip_corrupt`,
-    in which case it is left out and returned in the list of skipped paths.
+    no labels). A corrupt image, or one of more than `max_pixels` pixels, raises
+    ImageDecodeError naming it, unless `skip_corrupt`, in which case it is left out and
+    returned in the list of skipped paths.
     Returns (images, class names, skipped paths).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetFileError(f"{folder}: image folder not found")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = image_files(folder)
     if not files:
         raise DatasetFileError(f"{folder}: no .png/.jpg/.jpeg/.bmp/.tif/.tiff images found")
     images, names, skipped, kept = [], [], [], []
     for path in files:
         try:
-            images.append(decode_image(path, channels))
+            images.append(decode_image(path, channels, max_pixels))
         except ImageDecodeError:
             if not skip_corrupt:
                 raise

@@ -1,5 +1,6 @@
 # Config validation and every helper that turns the config into target paths.
 # Only light imports here: `snakemake -n` must never load TensorFlow.
+import copy
 import dataclasses
 import re
 from pathlib import Path
@@ -9,10 +10,18 @@ from snakemake.exceptions import WorkflowError
 from aecompress import plan
 from aecompress.config import ConfigError, validate_config
 
+# A config given with --configfile stands alone. Snakemake would merge it into config.yaml
+# (mappings key by key, lists replaced), so a preset would silently inherit the default run's
+# datasets, baselines and classifiers and build them. --config key=value still applies on top.
+if workflow.overwrite_configfiles:
+    config.clear()
+    config.update(copy.deepcopy(workflow.config_settings.overwrite_config))
+    _CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))
+else:
+    _CONFIG_SOURCE = ", ".join(map(str, workflow.configfiles)) or "config"
+
 try:
-    _validated = validate_config(
-        config, source=", ".join(map(str, workflow.configfiles)) or "config"
-    )
+    _validated = validate_config(config, source=_CONFIG_SOURCE)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None
 config.clear()

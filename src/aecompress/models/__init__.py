@@ -170,9 +170,9 @@ def get_family(name: str) -> ModelFamily:
         raise KeyError(f"unknown model family '{name}' (known: {', '.join(FAMILIES)})") from None
 
 
-def check_variant(variant, source_name: str) -> list[str]:
-    """Problems of one plan.Variant against its dataset source, as `key: what was expected`."""
-    from aecompress.datasets import REGISTRY
+def check_variant(variant, dataset_options: dict[str, Any]) -> list[str]:
+    """Problems of one plan.Variant against its dataset entry, as `key: what was expected`."""
+    from aecompress.datasets import configured_source
 
     family = get_family(variant.family)
-    return family.check(variant.params, variant.preprocessing, REGISTRY[source_name])
+    return family.check(variant.params, variant.preprocessing, configured_source(dataset_options))
