@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import require
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +40,10 @@ TINY = {
 def slurm(tmp_path_factory):
     """A running cluster (its slurm.conf in /etc/slurm), stopped by pid at the end."""
     missing = [tool for tool in ("slurmctld", "slurmd", "munged", "sbatch") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(
-            f"SLURM is not installed ({', '.join(missing)} missing): tools/slurm-local-cluster.sh install"
-        )
+    require(
+        not missing,
+        f"SLURM is not installed ({', '.join(missing)} missing): tools/slurm-local-cluster.sh install",
+    )
     state = tmp_path_factory.mktemp("slurm")
     started = subprocess.run(
         ["bash", str(CLUSTER), "start", str(state)], capture_output=True, text=True, timeout=120
