@@ -57,3 +57,12 @@ def test_a_curve_whose_quality_falls_with_rate_has_no_bd_figure():
     flat = pd.DataFrame({"bpp": [1.04, 1.05, 1.06], "psnr": [27.6, 27.4, 27.5]})
     result = bd_metrics(anchor, flat, "psnr")
     assert result["bd_rate"] is None and result["monotone"] is False and result["reliable"] is False
+
+
+def test_a_collapsed_rate_point_is_left_out_of_the_bd_fit():
+    fp = curve(ANCHOR["bpp"] * 0.8, ANCHOR["psnr"], "fp", "factorized-prior")
+    broken = pd.concat([fp, curve([3.0], [10.0], "fp", "factorized-prior")])  # a point that learned nothing
+    broken["collapsed"] = [False] * 4 + [True]
+    results = pd.concat([ANCHOR.assign(collapsed=False), broken])
+    row = bd_table(results).set_index("method").loc["fp"]
+    assert row["points"] == 4 and row["bd_rate_psnr_%"] == pytest.approx(-20, abs=1e-6)

@@ -179,3 +179,32 @@ def test_the_tuning_section_states_the_study_and_lists_the_best_finished_trials(
     report.plot_trials(trials, ax)
     assert len(ax.collections) == 2 and ax.get_xscale() == "log"
     plt.close(fig)
+
+
+def test_collapsed_points_are_hollow_marked_and_listed():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from aecompress.report import collapsed_models, mse_by_ratio_and_bias, plot_rate_distortion
+
+    results = pd.DataFrame(
+        {"method": ["d_2_t", "d_2_f", "d_8_t", "d_8_f"], "experiment": "d", "family": "dense",
+         "dataset": "mnist", "kind": "learned", "bpp": [1.0, 1.1, 2.0, 2.1], "psnr": [12.0, 12.1, 18.0, 18.5],
+         "mse": [0.0676, 0.06, 0.02, 0.018], "float_latent_mse": [0.0675, 0.06, 0.02, 0.018],
+         "param_latent_units": [2, 2, 8, 8], "param_use_bias": [True, False, True, False],
+         "nominal_ratio": [392.0, 392.0, 98.0, 98.0], "collapsed": [True, False, False, False],
+         "trivial_mse": 0.0675, "collapse_reason": ["test MSE ... trivial predictor's", None, None, None]}
+    )  # fmt: skip
+    fig, ax = plt.subplots()
+    plot_rate_distortion(results, ax, "psnr", "PSNR")
+    line, hollow = ax.lines
+    assert len(line.get_xdata()) == 3 and list(hollow.get_xdata()) == [1.0]
+    assert hollow.get_markerfacecolor() == "none" and "collapsed" in hollow.get_label()
+    plt.close(fig)
+    table = mse_by_ratio_and_bias(results)
+    assert table.loc["mnist: 392x (h=2)", "with bias"] == "0.06750 (collapsed)"
+    assert table.loc["mnist: 392x (h=2)", "without bias"] == "0.06000"
+    assert collapsed_models(results)["method"].tolist() == ["d_2_t"]

@@ -70,9 +70,12 @@ def bd_table(results: pd.DataFrame, anchor_family: str = "jpeg", metrics=("psnr"
     """BD-rate of every curve against the anchor codec's curve on the same test set.
 
     `results` has one row per rate point (report.load_summaries): dataset, experiment, family,
-    bpp and the metrics. Rows without a bitstream are ignored.
+    bpp and the metrics. Rows without a bitstream, and collapsed rate points (collapse.py: a
+    model that learned nothing is not a point of its curve), are left out.
     """
     coded = results[results["bpp"].notna()]
+    if "collapsed" in coded:
+        coded = coded[~coded["collapsed"].fillna(False).astype(bool)]
     rows = []
     for dataset, on_dataset in coded.groupby("dataset"):
         anchors = on_dataset[on_dataset["family"] == anchor_family]

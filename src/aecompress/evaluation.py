@@ -19,7 +19,7 @@ from aecompress.metrics import METRIC_RULES, image_quality
 from aecompress.models import get_family
 from aecompress.runtime import import_tensorflow, job_output
 
-SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_SCHEMA_VERSION = 2  # 2: `collapse` (the trivial predictor and the verdict)
 METRICS = ("mse", "psnr", "ssim", "ms_ssim")
 
 
@@ -178,8 +178,10 @@ def _finish(
     classifier: str | Path | None,
     extra: dict[str, Any],
     codec,
+    judge=None,
 ) -> dict[str, Any]:
-    """Score, classify (when a classifier is given), summarize and write the three outputs."""
+    """Score, classify (when a classifier is given), summarize and write the three outputs.
+    `judge(test MSE)` gives a learned method's collapse verdict."""
     from aecompress.classifier import score_reconstructions
 
     test = dataset.splits["test"]
@@ -193,6 +195,8 @@ def _finish(
         )
         per_image["predicted_original"], per_image["predicted"] = on_originals, predicted
     summary = summarize(per_image, method, dataset.meta.get("class_names"))
+    # Classical codecs do not learn: no collapse verdict for them.
+    summary["collapse"] = judge(summary["metrics"]["mse"]) if judge is not None else None
     summary.update(extra, classification=classification)
     _write_outputs(out_dir, test, per_image, reconstructions, summary, samples, codec)
     return summary
@@ -243,7 +247,30 @@ def evaluate_variant(
     reconstructions, rates = code_images(codec, test.images, estimate=True)
     method = _model_identity(card, evaluation)
     extra["train_metrics"] = _train_split_metrics(tf, codec, train_dataset, train_images)
-    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec)
+    # The trivial predictor is the mean of the split the variant trained on: train_dataset's,
+    # or (when not given) the test dataset's own training split.
+    train = (train_dataset or dataset).splits["train"]
+
+    def judge(mse: float) -> dict[str, Any] | None:
+        return collapse_verdict(codec, card, train, test, mse) if len(train) else None
+
+    return _finish(
+        tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec, judge
+    )
+
+
+def collapse_verdict(codec, card: dict[str, Any], train, test, mse: float) -> dict[str, Any]:
+    """The `collapse` entry of a learned method's summary: the trivial predictor (the mean of the
+    variant's training images), its test MSE, and whether this model is no better (collapse.assess)."""
+    from aecompress.collapse import MAX_LATENT_IMAGES, assess, latent_spread, trivial_baseline
+
+    predictor, trivial = trivial_baseline(train, test.images, card["params"], card["preprocessing"])
+    spread = latent_spread([codec.latents(image) for image in test.images[:MAX_LATENT_IMAGES]])
+    return {
+        "trivial_predictor": predictor.description,
+        "trivial_mse": trivial,
+        **assess(mse, trivial, spread),
+    }
 
 
 def _train_split_metrics(tf, codec, dataset: PreparedDataset | None, count: int) -> dict[str, Any] | None:

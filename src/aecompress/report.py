@@ -55,6 +55,12 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
             row[f"float_latent_{name}"] = value
         for name, value in (summary.get("train_metrics") or {}).items():
             row[f"train_{name}"] = value
+        preprocessing = summary.get("preprocessing") or {}
+        row["normalization"] = (preprocessing.get("normalization") or {}).get("kind")
+        collapse = summary.get("collapse") or {}
+        row["collapsed"] = bool(collapse.get("collapsed"))
+        row["trivial_mse"] = collapse.get("trivial_mse")
+        row["collapse_reason"] = collapse.get("reason")
         classification = summary.get("classification") or {}
         row["accuracy"] = classification.get("accuracy_reconstructed")
         row["accuracy_original"] = classification.get("accuracy_original")
@@ -80,14 +86,21 @@ def show_figure(fig, name: str, caption: str, figures_dir: str | Path | None) ->
 
 
 def plot_rate_distortion(results: pd.DataFrame, ax, metric: str, label: str) -> None:
-    """One line per experiment or baseline (its rate points sorted by bpp), bpp on the x axis."""
+    """One line per experiment or baseline (its rate points sorted by bpp), bpp on the x axis.
+    A collapsed rate point (collapse.py) is drawn hollow and left out of the line."""
     drawn = False
     for name, group in sorted(results.groupby("experiment"), key=lambda item: item[0]):
         group = group.dropna(subset=[metric]).sort_values("bpp")
-        if not group.empty:
-            style = "--" if group["kind"].iloc[0] == "classical" else "-"
-            ax.plot(group["bpp"], group[metric], style, marker="o", markersize=3, label=name)
-            drawn = True
+        if group.empty:
+            continue
+        collapsed = group["collapsed"].astype(bool) if "collapsed" in group else group["bpp"] < 0
+        kept = group[~collapsed]
+        style = "--" if group["kind"].iloc[0] == "classical" else "-"
+        (line,) = ax.plot(kept["bpp"], kept[metric], style, marker="o", markersize=3, label=name)
+        if collapsed.any():
+            ax.plot(group.loc[collapsed, "bpp"], group.loc[collapsed, metric], "o", markersize=6,
+                    markerfacecolor="none", color=line.get_color(), label=f"{name} (collapsed)")  # fmt: skip
+        drawn = True
     ax.set_xlabel("bits per pixel (real files)")
     ax.set_ylabel(label)
     ax.grid(alpha=0.3)
@@ -196,10 +209,18 @@ def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     dense["bias"] = dense["param_use_bias"].map({True: "with bias", False: "without bias"})
     dense["param_latent_units"] = dense["param_latent_units"].astype(int)  # NaN-free here, so int again
+    column = "float_latent_mse" if "float_latent_mse" in dense else "mse"
+    # A collapsed model's MSE is not a result: it is shown, marked, not as a number to compare.
+    dense["shown"] = [
+        f"{value:.5f}" + (" (collapsed)" if collapsed else "")
+        for value, collapsed in zip(
+            dense[column], dense["collapsed"] if "collapsed" in dense else [False] * len(dense), strict=True
+        )
+    ]
     table = dense.pivot_table(
         index=["dataset", "param_latent_units", "nominal_ratio"],
         columns="bias",
-        values="float_latent_mse" if "float_latent_mse" in dense else "mse",
+        values="shown",
         aggfunc="first",
     )
     table = table.sort_index(level=["dataset", "nominal_ratio"], ascending=[True, False])
@@ -207,6 +228,14 @@ def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
     table.index.name = "compression ratio (latent units)"
     table.columns.name = None
     return table
+
+
+def collapsed_models(results: pd.DataFrame) -> pd.DataFrame:
+    """The rate points flagged as collapsed (collapse.py), with the reason and the trivial MSE."""
+    if "collapsed" not in results:
+        return pd.DataFrame()
+    rows = results[results["collapsed"].astype(bool)]
+    return rows[["method", "dataset", "mse", "trivial_mse", "collapse_reason"]].reset_index(drop=True)
 
 
 def preprocessing_table(cards: dict[str, dict[str, Any]]) -> pd.DataFrame:

@@ -259,6 +259,8 @@ def train_variant(
             "no model was written (lower training.learning_rate?)"
         )
 
+    trivial = _collapse_check(variant, normalization, train, val, table)
+
     # Ratios and latent shapes are stated for the dataset's image size (the patch size if it varies).
     card_shape = data_shape if train.same_size else input_shape
     if hasattr(model, "prepare_for_compression"):
@@ -294,6 +296,7 @@ def train_variant(
         "final_train_mse": float(table["train_mse"].iloc[-1]),
         "final_val_mse": float(table["val_mse"].iloc[-1]) if "val_mse" in table else None,
         "final_train_bpp": float(table["train_bpp"].iloc[-1]) if "train_bpp" in table else None,
+        "trivial_predictor": trivial,
     }
     with job_output(out_dir / "history.csv") as tmp:
         table.to_csv(tmp, index=False)
@@ -326,6 +329,25 @@ def _log_line(message: str) -> None:
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN/inf; nothing was written."""
+
+
+def _collapse_check(variant: Variant, normalization, train, val, table) -> dict[str, Any]:
+    """Compare the last epoch's MSE with predicting the training mean for every input; warn in
+    the log when the model has learned (almost) nothing (collapse.end_of_training_warning)."""
+    from aecompress.collapse import MAX_FIT_IMAGES, end_of_training_warning, trivial_baseline
+
+    split, images, column = ("validation", val, "val_mse") if len(val) else ("training", train, "train_mse")
+    predictor, trivial = trivial_baseline(
+        train, images.images[:MAX_FIT_IMAGES], variant.params, variant.preprocessing
+    )
+    # The models' `mse` metric is on their normalized values; the compressive families' on [0, 1].
+    compressive = get_family(variant.family).entropy_model
+    scale = 1.0 if compressive else float(np.mean((255.0 * normalization.scale) ** 2))
+    final = float(table[column].iloc[-1]) if column in table else None
+    warning = end_of_training_warning(final, trivial, split, scale)
+    if warning:
+        print(f"{variant.id}: {warning}", file=sys.stderr, flush=True)
+    return {"description": predictor.description, "split": split, "mse": trivial, "warning": warning}
 
 
 def _pad_multiple(family, variant: Variant) -> int | None:

@@ -39,6 +39,9 @@ STUDIES = {s["name"]: s for s in config["tuning"]}
 REFERENCE_CURVES = plan.reference_curve_folders(
     config, Path(workflow.basedir) / "resources" / "reference-results"
 )
+SEED_RESULTS = plan.seed_result_files(
+    config, Path(workflow.basedir) / "resources" / "seed-results"
+)
 FILENAMES = sorted({name for files in DOWNLOADS.values() for name in files})
 ENV = "../../envs/aecompress.yaml"
 # Training jobs that request GPUs get the CUDA build (`--sdm conda`); every other job the CPU one.
@@ -106,17 +109,17 @@ def pca_fit_dataset(wildcards):
 
 
 def evaluation_inputs(wildcards):
-    """The test set; a trained variant's model folder, card (and training set, for train-split
-    metrics); a fitted coder; a classifier."""
+    """The test set; a trained variant's model folder, card and training set (its mean is the
+    trivial predictor a model must beat; train-split metrics); a fitted coder; a classifier.
+    """
     evaluation = EVALUATIONS[wildcards.evaluation]
     inputs = {"dataset": plan.prepared_dataset_path(evaluation.dataset)}
     if evaluation.variant is not None:
         inputs["model"] = plan.model_file(evaluation.variant, "model")
         inputs["card"] = plan.model_file(evaluation.variant, "model.json")
-        if config["evaluation"]["train_split_images"]:
-            inputs["train_dataset"] = plan.prepared_dataset_path(
-                VARIANTS[evaluation.variant].dataset
-            )
+        inputs["train_dataset"] = plan.prepared_dataset_path(
+            VARIANTS[evaluation.variant].dataset
+        )
     if evaluation.coder is not None:
         inputs["coder"] = evaluation.coder
     if evaluation.classifier is not None:

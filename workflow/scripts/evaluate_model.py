@@ -19,8 +19,7 @@ with output_to_log(snakemake.log[0]):
     if evaluation["variant"] is None:
         summary = evaluate_baseline(evaluation, coder=inputs.get("coder"), **common)
     else:
-        train_path = inputs.get("train_dataset")  # only when evaluation.train_split_images > 0
-        train = PreparedDataset.load(train_path) if train_path else None
+        train = PreparedDataset.load(inputs.train_dataset)  # the variant's training set
         summary = evaluate_variant(
             inputs.model,
             inputs.card,
