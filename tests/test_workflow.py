@@ -84,8 +84,22 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     assert (
         photos["n_images"] == 1 and photos["ms_ssim_scales"] == [5] and 0 < photos["metrics"]["ms_ssim"] <= 1
     )
+    # Every learned rate point is judged against the trivial predictor; classical codecs are not.
+    for name, summary in summaries.items():
+        verdict = summary["collapse"]
+        if summary["kind"] == "classical":
+            assert verdict is None, name
+        else:
+            assert verdict["trivial_mse"] > 0 and isinstance(verdict["collapsed"], bool), name
+    assert summaries["dense-digits_latent_units-2_use_bias-true"]["collapse"]["trivial_predictor"] == (
+        "the mean training image"
+    )
+    assert summaries["dense-photos"]["collapse"]["trivial_predictor"].startswith("the per-channel mean")
     html = (workdir / "results/report.html").read_text()
     assert "MSE by compression ratio and bias" in html
+    # The MNIST paper's Table 1 beside this run's digits, with why they are not comparable.
+    assert "Paper vs this run" in html and "Not comparable: the paper used MNIST" in html
+    assert "392x (h=2), bias" in html and "0.0624" in html
     for section in ("Nominal compression ratio vs real bits", "Classifier accuracy on reconstructions",
                     "Equal-rate and equal-quality comparisons against JPEG"):  # fmt: skip
         assert section in html
@@ -445,7 +459,7 @@ def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny
     assert all(width > 0 and height > 0 for width, height in images), images
     assert title == "tiny integration run"
     for section in (
-        "Run summary", "Datasets", "Test-set results of every rate point",
+        "Run summary", "Paper vs this run", "Datasets", "Test-set results of every rate point",
         "Rate-distortion: every method with a real bitstream, on one rate axis",
         "Nominal compression ratio vs real bits",
         "Classifier accuracy on reconstructions (CIFAR-10 paper, Fig. 4)",

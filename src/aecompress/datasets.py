@@ -491,6 +491,22 @@ def remote_files(options: dict[str, Any]) -> list[RemoteFile]:
     return []
 
 
+def verified_against_official(meta: dict[str, Any]) -> bool | None:
+    """Whether a prepared dataset's files were verified against the registry's official
+    digests (False: a test-only override, i.e. a same-layout sample). None for sources that
+    download nothing from the registry (embedded data, your own folder)."""
+    source = REGISTRY.get(meta.get("source", ""))
+    if source is None or not source.downloads:
+        return None
+    official = {f.name: f for f in _official_files().get(source.name, ())}
+    return all(
+        f["name"] in official
+        and f["sha256"] == official[f["name"]].sha256
+        and f["md5"] == official[f["name"]].md5
+        for f in meta.get("source_files") or []
+    )
+
+
 def resolve_url(file: RemoteFile, options: dict[str, Any]) -> str:
     """Where to fetch `file` from: the official URL, or `mirror` + file name.
 

@@ -193,6 +193,20 @@ def reference_curve_folders(config: dict[str, Any], reference_root: str | Path) 
     return folders
 
 
+def seed_studies(config: dict[str, Any]) -> dict[str, list[str]]:
+    """Seed study -> the experiments and tuning studies that reproduce it (`reproduces`)."""
+    out: dict[str, list[str]] = {}
+    for entry in [*config["experiments"], *config.get("tuning", [])]:
+        if entry.get("reproduces"):
+            out.setdefault(entry["reproduces"], []).append(entry["name"])
+    return out
+
+
+def seed_result_files(config: dict[str, Any], folder: str | Path) -> dict[str, str]:
+    """The published-numbers file of every seed study the run reproduces (resources/seed-results)."""
+    return {name: str(Path(folder) / f"{name}.yaml") for name in sorted(seed_studies(config))}
+
+
 def prepared_dataset_path(dataset: str) -> str:
     """Folder of the prepared dataset (uint8 .npy files and manifest.json)."""
     return f"{RESULTS}/datasets/{dataset}/prepared"

@@ -19,6 +19,8 @@ jobs = {}  # rule -> number of jobs
 figures_dir = None  # where every figure is also saved as PNG (the rule's `figures` output)
 references = {}  # dataset -> folder of published rate-distortion curves (resources/reference-results)
 tuning = {}  # study name -> its selection.json, folds.csv and trials.csv
+seed_results = {}  # seed study -> its published numbers (resources/seed-results/<name>.yaml)
+seed_studies = {}  # seed study -> the experiments and tuning studies that reproduce it
 
 # %%
 import json
@@ -32,6 +34,7 @@ from IPython.display import HTML, Markdown, display
 
 from aecompress import comparisons, report
 from aecompress import references as published
+from aecompress import seed_results as seed_tables
 from aecompress.images import PreparedDataset
 from aecompress.metrics import METRIC_RULES
 from aecompress.tuning import read_trials
@@ -68,6 +71,49 @@ if not bench.empty:
     facts["summed job wall time (s)"] = round(bench["wall_s"].sum(), 1)
     facts["summed job CPU time (s)"] = round(bench["cpu_s"].sum(), 1)
 display(pd.DataFrame({"value": facts}))
+collapsed = report.collapsed_models(results)
+if collapsed.empty:
+    display(Markdown("**No model in this run collapsed**: every learned rate point beats predicting the "
+                     "training mean for every image (test MSE below 98% of that predictor's)."))  # fmt: skip
+else:
+    display(
+        Markdown(
+            f"**{len(collapsed)} collapsed rate point(s)**: no better than predicting the training mean "
+            "for every image, or a latent that does not vary. They are drawn hollow, marked in the "
+            "tables, and left out of BD-rate fits and the paper comparisons' claims."
+        )
+    )
+    display(collapsed)
+
+# %% [markdown]
+# ## Paper vs this run
+# Each seed study this run reproduces (config `reproduces`): every published number next to
+# this run's value, the paper's claims checked against this run, and the settings that differ.
+# The published numbers, their sources and units are in `resources/seed-results/`.
+
+# %%
+if not seed_results:
+    display(Markdown("_No experiment of this run reproduces a seed study (config `reproduces`)._"))
+for seed_name, seed_path in sorted(seed_results.items()):
+    comparison = seed_tables.compare(
+        seed_path, seed_studies.get(seed_name, []), results, list(cards.values()), config, datasets, tuning
+    )
+    seed = comparison.seed
+    display(Markdown(f"### {seed.title}"))
+    display(
+        Markdown(f"Source: {seed.source['document']}, {seed.source['where']}.  \n{comparison.comparability}")
+    )
+    if not comparison.numbers.empty:
+        display(comparison.numbers)
+    for study, table in comparison.configurations.items():
+        display(Markdown(f"Configuration selected by `{study}` next to the paper's:"))
+        display(table)
+    if not comparison.claims.empty:
+        display(comparison.claims)
+    display(Markdown("Settings, the paper's and this run's:"))
+    display(comparison.settings)
+    if seed.notes:
+        display(Markdown("\n".join(f"- {note}" for note in seed.notes)))
 
 # %% [markdown]
 # ## Datasets
@@ -192,6 +238,14 @@ for dataset_name, subset in coded.groupby("dataset"):
         f"bpp of real files vs PSNR and MS-SSIM on the test split of `{dataset_name}`, every "
         "experiment (config `experiments`) and baseline (config `baselines`) evaluated on it.",
     )
+    if subset["collapsed"].any():
+        names = ", ".join(f"`{m}`" for m in subset.loc[subset["collapsed"], "method"])
+        display(
+            Markdown(
+                f"Hollow markers: collapsed rate points ({names}), no better than predicting the "
+                "training mean for every image; they are not part of their curves or of the BD-rate table."
+            )
+        )
     if dataset_name in references:
         display(
             Markdown(

@@ -18,6 +18,7 @@ rule report:
             for folder in REFERENCE_CURVES.values()
             for path in sorted(Path(folder).glob("*/*.txt"))
         ],
+        seed_results=list(SEED_RESULTS.values()),
     output:
         html=report(
             plan.report_path(), caption="../report/report.rst", category="Report"
@@ -48,5 +49,7 @@ rule report:
         references=REFERENCE_CURVES,
         jobs={rule: len(paths) for rule, paths in BENCHMARKS.items()},
         tuning=plan.report_tuning_files(config),
+        seed_results=SEED_RESULTS,
+        seed_studies=plan.seed_studies(config),
     script:
         "../scripts/render_report.py"

@@ -1,4 +1,8 @@
-"""Snakemake entry point: execute the report notebook and write standalone HTML."""
+"""Snakemake entry point: execute the report notebook and write standalone HTML.
+
+Every named param of the rule is a notebook parameter of the same name (report.smk lists them),
+plus `figures_dir`, the rule's figures output.
+"""
 
 from aecompress.report import render_report
 from aecompress.runtime import output_to_log
@@ -8,15 +12,5 @@ with output_to_log(snakemake.log[0]):
         notebook=snakemake.input.notebook,
         html_path=snakemake.output.html,
         executed_path=snakemake.output.notebook,
-        parameters={
-            "title": snakemake.params.title,
-            "config": snakemake.params.config,
-            "datasets": snakemake.params.datasets,
-            "variants": snakemake.params.variants,
-            "benchmarks": snakemake.params.benchmarks,
-            "figures_dir": snakemake.output.figures,
-            "references": snakemake.params.references,
-            "jobs": snakemake.params.jobs,
-            "tuning": snakemake.params.tuning,
-        },
+        parameters={**dict(snakemake.params.items()), "figures_dir": snakemake.output.figures},
     )
