@@ -26,7 +26,12 @@ def test_defaults_are_filled_from_the_schema(minimal_config):
         "final_learning_rate_fraction": 0.01,
         "clip_global_norm": None,
     }
-    assert experiment["params"] == {"latent_units": 32, "use_bias": True, "block_size": None}
+    assert experiment["params"] == {
+        "latent_units": 32,
+        "use_bias": True,
+        "initializer": "glorot_uniform",
+        "block_size": None,
+    }
     assert config["resources"]["train"]["gpu"] == 0
     assert "seed" not in minimal_config  # the caller's dict is not modified
 

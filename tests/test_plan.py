@@ -12,7 +12,12 @@ def test_grid_expands_to_one_variant_per_combination(minimal_config):
         "dense_latent_units-8_use_bias-false",
     ]
     variant = variants["dense_latent_units-8_use_bias-false"]
-    assert variant.params == {"latent_units": 8, "use_bias": False, "block_size": None}
+    assert variant.params == {
+        "latent_units": 8,
+        "use_bias": False,
+        "initializer": "glorot_uniform",
+        "block_size": None,
+    }
     assert variant.grid_values == {"latent_units": 8, "use_bias": False}
 
 

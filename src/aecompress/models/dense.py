@@ -43,18 +43,29 @@ def build_model(
     shape = vector_shape(params, image_shape)
     inputs = int(np.prod(shape))
     use_bias = params["use_bias"]
+    initializer = params.get("initializer", "glorot_uniform")
     encoder = tf.keras.Sequential(
         [
             tf.keras.Input(shape=shape),
             tf.keras.layers.Flatten(),
-            tf.keras.layers.Dense(params["latent_units"], activation="sigmoid", use_bias=use_bias),
+            tf.keras.layers.Dense(
+                params["latent_units"],
+                activation="sigmoid",
+                use_bias=use_bias,
+                kernel_initializer=initializer,
+            ),
         ],
         name="encoder",
     )
     decoder = tf.keras.Sequential(
         [
             tf.keras.Input(shape=(params["latent_units"],)),
-            tf.keras.layers.Dense(inputs, activation=normalization.output_activation, use_bias=use_bias),
+            tf.keras.layers.Dense(
+                inputs,
+                activation=normalization.output_activation,
+                use_bias=use_bias,
+                kernel_initializer=initializer,
+            ),
             tf.keras.layers.Reshape(shape),
         ],
         name="decoder",
