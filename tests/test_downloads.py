@@ -310,3 +310,14 @@ def test_real_sample_archive_extracts(tmp_path, mirror):
     batch = out / "cifar-10-batches-bin" / "test_batch.bin"
     assert batch.stat().st_size == 2000 * 3073  # the sample's 2,000 records of 1 label + 3,072 pixels
     assert sorted(p.name for p in batch.parent.iterdir())[:2] == ["batches.meta.txt", "data_batch_1.bin"]
+
+
+def test_every_digest_given_is_verified(tmp_path):
+    """CLIC and DIV2K carry a SHA-256 and an MD5 from two independent loaders: both must match."""
+    source = tmp_path / "src.bin"
+    source.write_bytes(DATA)
+    md5 = hashlib.md5(DATA).hexdigest()
+    assert fetch(str(source), tmp_path / "a.bin", DATA_SHA256, md5=md5).exists()
+    with pytest.raises(ChecksumError, match=f"MD5 mismatch: expected {'0' * 32}, got {md5}"):
+        fetch(str(source), tmp_path / "b.bin", DATA_SHA256, md5="0" * 32)
+    assert not (tmp_path / "b.bin").exists() and not (tmp_path / "b.bin.part").exists()

@@ -160,3 +160,29 @@ def test_a_failed_extraction_or_read_leaves_no_temporary_folder(tmp_path, damage
     with pytest.raises(expected):
         prepare_dataset(options(source="cifar10"), seed=0, files={archive.name: archive})
     assert [p.name for p in tmp_path.iterdir()] == [archive.name]  # no .extract.* folder left
+
+
+def test_a_pinned_sha256_is_added_to_an_md5_only_file_and_must_agree_with_the_registry():
+    entry = options(source="cifar10", checksums={"cifar-10-binary.tar.gz": "c" * 64})
+    (cifar,) = remote_files(entry)
+    assert cifar.sha256 == "c" * 64 and cifar.md5 == official_files()["cifar10"][0].md5
+    with pytest.raises(ConfigError, match=r"checksums\.other\.zip: not a file of source 'cifar10'"):
+        options(source="cifar10", checksums={"other.zip": "c" * 64})
+    with pytest.raises(
+        ConfigError, match=r"checksums\.t10k-labels-idx1-ubyte\.gz: .* differs from the registry"
+    ):
+        options(source="mnist", checksums={"t10k-labels-idx1-ubyte.gz": "c" * 64})
+
+
+def test_the_photo_corpora_are_registered_with_two_digests_where_two_sources_agree():
+    expected = {
+        "clic2020-professional": ("professional_train_2020.zip", "professional_valid_2020.zip"),
+        "div2k": ("DIV2K_train_HR.zip", "DIV2K_valid_HR.zip"),
+    }
+    for source, names in expected.items():
+        files = {f.name: f for f in official_files()[source]}
+        assert tuple(files) == names
+        for file in files.values():
+            assert file.size > 10**8 and len(file.sha256) == 64 and len(file.md5) == 32
+            assert file.url.startswith("https://data.vision.ee.ethz.ch/cvl/")
+    assert all(f.sha256 and f.md5 is None for f in official_files()["clic2020-mobile"])

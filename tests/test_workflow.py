@@ -480,3 +480,43 @@ def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny
         for name in ("bpp", "psnr", "mse"):
             value = summaries[method]["bpp"] if name == "bpp" else summaries[method]["metrics"][name]
             assert float(row[column[name]]) == pytest.approx(value, abs=1.5e-4 * max(1, abs(value)))
+
+
+@pytest.mark.usefixtures("mirror")
+def test_a_streamed_photo_corpus_from_an_archive_runs_through_the_workflow(tmp_path):
+    """A zip of CID22 photos as a URL source with `stream: true`: prepared as an index of the
+    unpacked files (moved into the dataset), trained on patches read from the files, evaluated."""
+    import hashlib
+    import zipfile
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    archive = tmp_path / "cid22.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted((MIRROR / "cid22-train").glob("*.png"))[:12]:
+            zf.write(path, f"cid22/{path.name}")
+    config = {
+        "datasets": {
+            "cid": {"source": "image-folder", "url": archive.as_uri(), "stream": True, "test_fraction": 0.25,
+                    "sha256": hashlib.sha256(archive.read_bytes()).hexdigest()}
+        },
+        "experiments": [
+            {"name": "fp-cid", "family": "factorized-prior", "dataset": "cid", "params": {"num_filters": 8},
+             "preprocessing": {"patches": {"size": 64, "per_epoch": 32}},
+             "training": {"epochs": 2, "batch_size": 8}}
+        ],
+        "baselines": [{"name": "jpeg-cid", "codec": "jpeg", "dataset": "cid", "qualities": [50]}],
+    }  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = snakemake(repo, tmp_path, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-4000:]
+    prepared = tmp_path / "results/datasets/cid/prepared"
+    index = json.loads((prepared / "train.files.json").read_text())
+    assert len(index) == 8 and all((prepared / e["path"]).is_file() for e in index)
+    assert not list((tmp_path / "results/datasets/cid").glob(".staging.*"))  # nothing left behind
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    assert manifest["splits"]["test"] == {"count": 3, "labelled": False, "layout": "files"}
+    summary = json.loads((tmp_path / "results/evaluation/fp-cid/summary.json").read_text())
+    assert summary["n_images"] == 3 and summary["bpp"] > 0
+    assert (tmp_path / "results/report.html").is_file()

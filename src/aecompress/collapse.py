@@ -24,6 +24,7 @@ import numpy as np
 MARGIN = 0.02
 SPREAD_FLOOR = 1e-3
 MAX_FIT_IMAGES = 10_000  # the mean of a larger training split is taken over a seeded subset
+MAX_STREAMED_IMAGES = 256  # a streamed corpus is decoded file by file: fewer of them
 MAX_LATENT_IMAGES = 64  # test images whose latents are pooled for the spread
 
 
@@ -42,8 +43,9 @@ class TrivialPredictor:
         if not len(images):
             raise ValueError("the trivial predictor needs training images")
         order = np.arange(len(images))
-        if len(order) > MAX_FIT_IMAGES:
-            order = np.sort(np.random.default_rng(seed).choice(order, MAX_FIT_IMAGES, replace=False))
+        limit = MAX_FIT_IMAGES if images.files is None else MAX_STREAMED_IMAGES
+        if len(order) > limit:
+            order = np.sort(np.random.default_rng(seed).choice(order, limit, replace=False))
         if whole_images and images.same_size:
             total = np.zeros(images.images[0].shape, np.float64)
             for start in range(0, len(order), 1024):  # bands: no float copy of the whole split

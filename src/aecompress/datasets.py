@@ -109,12 +109,17 @@ class DatasetSource:
     class_names: tuple[str, ...] | None
     licence: str
     citation: str
-    load: Callable[[dict[str, Any], dict[str, Path]], Loaded]
+    # (options, downloaded files by name, staging folder for a streamed split's unpacked files)
+    load: Callable[[dict[str, Any], dict[str, Path], Path | None], Loaded]
     extra_options: frozenset[str] = frozenset()
     downloads: bool = False  # its files come from `official_files()[name]`
+    streamed: bool = False  # prepared as an index of image files (corpus.py), not decoded arrays
+    archives: tuple[str, ...] = ()  # a corpus's training and validation archives, in that order
 
 
-def _load_sklearn_digits(options: dict[str, Any], files: dict[str, Path]) -> ImageSet:
+def _load_sklearn_digits(
+    options: dict[str, Any], files: dict[str, Path], staging: Path | None = None
+) -> ImageSet:
     """scikit-learn's digits: 8x8 grey, integer levels 0..16, mapped to 0..255 by round(v * 255 / 16)."""
     from sklearn.datasets import load_digits
 
@@ -129,7 +134,7 @@ def _load_sklearn_digits(options: dict[str, Any], files: dict[str, Path]) -> Ima
 
 
 DEFAULT_MAX_EXTRACT_BYTES = 8 * 2**30  # STL-10 unpacks to 2.6 GB; a zip bomb stops here
-_REMOTE_OPTIONS = frozenset({"mirror", "max_extract_bytes", "max_extract_members"})
+_REMOTE_OPTIONS = frozenset({"mirror", "max_extract_bytes", "max_extract_members", "checksums"})
 _IMAGE_FILE_OPTIONS = frozenset({"max_image_pixels"})
 
 
@@ -154,7 +159,9 @@ def bundled_photo_path(name: str):
     return resources.files(package).joinpath(relative)
 
 
-def _load_bundled_photos(options: dict[str, Any], files: dict[str, Path]) -> ImageSet:
+def _load_bundled_photos(
+    options: dict[str, Any], files: dict[str, Path], staging: Path | None = None
+) -> ImageSet:
     names = options.get("images") or list(BUNDLED_PHOTOS)
     images = []
     for name in names:
@@ -182,7 +189,7 @@ def _load_idx_pair(files: dict[str, Path]) -> dict[str, ImageSet]:
     return splits
 
 
-def _load_mnist(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+def _load_mnist(options: dict[str, Any], files: dict[str, Path], staging: Path | None = None) -> Loaded:
     return _load_idx_pair(files)
 
 
@@ -207,12 +214,48 @@ def _extracted(archive: Path, options: dict[str, Any]):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _unpacked(archive: Path, options: dict[str, Any], staging: Path | None) -> Path:
+    """Unpack `archive` into the staging folder (PreparedDataset.save moves its files into the
+    prepared dataset); the root of what it unpacked."""
+    from aecompress.downloads import DEFAULT_MAX_EXTRACT_MEMBERS, extract
+
+    if staging is None:
+        raise ValueError(f"{archive}: a streamed dataset is unpacked into a staging folder; none was given")
+    return extract(
+        archive,
+        staging / archive.name.removesuffix(".zip").removesuffix(".tar.gz"),
+        max_bytes=options.get("max_extract_bytes") or DEFAULT_MAX_EXTRACT_BYTES,
+        max_members=options.get("max_extract_members") or DEFAULT_MAX_EXTRACT_MEMBERS,
+    )
+
+
+def _load_corpus(options: dict[str, Any], files: dict[str, Path], staging: Path | None = None) -> Loaded:
+    """A photo corpus published as a training and a validation archive (CLIC, DIV2K): streamed
+    from its files; the official validation photos are the test split."""
+    from aecompress.readers import read_image_folder
+
+    source = REGISTRY[options["source"]]
+    splits = {}
+    for split, name in zip(("train", "test"), source.archives, strict=True):
+        root = _unpacked(files[name], options, staging)
+        images, _, skipped = read_image_folder(
+            root,
+            skip_corrupt=bool(options.get("skip_corrupt")),
+            max_pixels=max_image_pixels(options),
+            stream=True,
+        )
+        if skipped:
+            print(f"{root}: skipped {len(skipped)} unreadable image(s): {', '.join(skipped[:10])}")
+        splits[split] = images
+    return splits
+
+
 def max_image_pixels(options: dict[str, Any]) -> int:
     """The largest image file (in pixels) a dataset entry decodes."""
     return options.get("max_image_pixels") or DEFAULT_MAX_PIXELS
 
 
-def _load_cifar10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+def _load_cifar10(options: dict[str, Any], files: dict[str, Path], staging: Path | None = None) -> Loaded:
     from aecompress.readers import read_cifar10_binary
 
     with _extracted(files["cifar-10-binary.tar.gz"], options) as root:
@@ -227,7 +270,7 @@ def _load_cifar10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
     }
 
 
-def _load_stl10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+def _load_stl10(options: dict[str, Any], files: dict[str, Path], staging: Path | None = None) -> Loaded:
     from aecompress.readers import read_stl10_binary
 
     with _extracted(files["stl10_binary.tar.gz"], options) as root:
@@ -249,27 +292,41 @@ def _load_stl10(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
     return splits
 
 
-def _load_kodak(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+def _load_kodak(options: dict[str, Any], files: dict[str, Path], staging: Path | None = None) -> Loaded:
     names = sorted(files)
     images = [decode_image(files[n], channels=3, max_pixels=max_image_pixels(options)) for n in names]
     return ImageSet(images, None, [n.split(".")[0] for n in names])
 
 
-def _load_image_folder(options: dict[str, Any], files: dict[str, Path]) -> Loaded:
+def _load_image_folder(
+    options: dict[str, Any], files: dict[str, Path], staging: Path | None = None
+) -> Loaded:
     from aecompress.readers import read_image_folder
 
     skip, limit = bool(options.get("skip_corrupt")), max_image_pixels(options)
-    with (
-        _extracted(next(iter(files.values())), options)
-        if options.get("url")
-        else contextlib.nullcontext(Path(options["path"]))
-    ) as root:
-        images, class_names, skipped = read_image_folder(root, skip_corrupt=skip, max_pixels=limit)
+    if options.get("stream"):  # an index of the files; an archive is unpacked into the staging folder
+        root = (
+            Path(options["path"])
+            if options.get("path")
+            else _unpacked(next(iter(files.values())), options, staging)
+        )
+        images, class_names, skipped = read_image_folder(
+            root, skip_corrupt=skip, max_pixels=limit, stream=True
+        )
+    else:
+        with (
+            _extracted(next(iter(files.values())), options)
+            if options.get("url")
+            else contextlib.nullcontext(Path(options["path"]))
+        ) as root:
+            images, class_names, skipped = read_image_folder(root, skip_corrupt=skip, max_pixels=limit)
     if skipped:
         print(f"{root}: skipped {len(skipped)} corrupt image(s): {', '.join(skipped[:10])}")
     images.class_names = class_names or None
     return images
 
+
+CLIC_CITATION = "Toderici, G. et al. (2020). Workshop and Challenge on Learned Image Compression (CLIC 2020)."
 
 REGISTRY: dict[str, DatasetSource] = {
     "sklearn-digits": DatasetSource(
@@ -389,6 +446,57 @@ REGISTRY: dict[str, DatasetSource] = {
         extra_options=_REMOTE_OPTIONS | _IMAGE_FILE_OPTIONS,
         downloads=True,
     ),
+    "clic2020-professional": DatasetSource(
+        name="clic2020-professional",
+        description=(
+            "CLIC 2020 professional: 585 training and 41 validation photos of about 2K from DSLR "
+            "cameras (the Challenge on Learned Image Compression), streamed from their PNG files."
+        ),
+        native_channels=3,
+        fixed_size=False,
+        class_names=None,
+        licence="See the challenge's terms (compression.cc); photos from Unsplash and other sources.",
+        citation=CLIC_CITATION,
+        load=_load_corpus,
+        extra_options=_REMOTE_OPTIONS | _IMAGE_FILE_OPTIONS | {"skip_corrupt"},
+        downloads=True,
+        streamed=True,
+        archives=("professional_train_2020.zip", "professional_valid_2020.zip"),
+    ),
+    "clic2020-mobile": DatasetSource(
+        name="clic2020-mobile",
+        description=(
+            "CLIC 2020 mobile: 1,048 training and 61 validation photos from phone cameras, streamed "
+            "from their PNG files."
+        ),
+        native_channels=3,
+        fixed_size=False,
+        class_names=None,
+        licence="See the challenge's terms (compression.cc).",
+        citation=CLIC_CITATION,
+        load=_load_corpus,
+        extra_options=_REMOTE_OPTIONS | _IMAGE_FILE_OPTIONS | {"skip_corrupt"},
+        downloads=True,
+        streamed=True,
+        archives=("mobile_train_2020.zip", "mobile_valid_2020.zip"),
+    ),
+    "div2k": DatasetSource(
+        name="div2k",
+        description="DIV2K: 800 training and 100 validation 2K photos (HR), streamed from their PNG files.",
+        native_channels=3,
+        fixed_size=False,
+        class_names=None,
+        licence="Academic research use (NTIRE 2017 challenge terms).",
+        citation=(
+            "Agustsson, E. & Timofte, R. (2017). NTIRE 2017 Challenge on Single Image Super-Resolution: "
+            "Dataset and Study. CVPR Workshops."
+        ),
+        load=_load_corpus,
+        extra_options=_REMOTE_OPTIONS | _IMAGE_FILE_OPTIONS | {"skip_corrupt"},
+        downloads=True,
+        streamed=True,
+        archives=("DIV2K_train_HR.zip", "DIV2K_valid_HR.zip"),
+    ),
     "image-folder": DatasetSource(
         name="image-folder",
         description="The user's own PNG/JPEG/BMP/TIFF images: a local folder, or a zip/tar at a URL.",
@@ -398,7 +506,7 @@ REGISTRY: dict[str, DatasetSource] = {
         licence="As the user's images.",
         citation="",
         load=_load_image_folder,
-        extra_options=frozenset({"path", "url", "sha256", "skip_corrupt", "max_extract_bytes"})
+        extra_options=frozenset({"path", "url", "sha256", "skip_corrupt", "max_extract_bytes", "stream"})
         | {"max_extract_members"}
         | _IMAGE_FILE_OPTIONS,
     ),
@@ -422,6 +530,17 @@ def check_dataset_options(options: dict[str, Any]) -> list[str]:
             problems.append("val_fraction: must be 0 for a test-only dataset (test_fraction: 1)")
     elif options["test_fraction"] + options["val_fraction"] >= 1:
         problems.append("test_fraction + val_fraction must leave images for training (sum < 1)")
+    if options.get("checksums") and source.downloads:
+        official = {f.name: f for f in official_files()[source.name]}
+        for name, pinned in options["checksums"].items():
+            if name not in official:
+                problems.append(
+                    f"checksums.{name}: not a file of source '{source.name}' ({', '.join(official)})"
+                )
+            elif official[name].sha256 and official[name].sha256 != pinned:
+                problems.append(
+                    f"checksums.{name}: {pinned} differs from the registry's SHA-256 {official[name].sha256}"
+                )
     if source.name == "image-folder":
         if bool(options.get("path")) == bool(options.get("url")):
             problems.append("path/url: give exactly one: a local folder `path` or an archive `url`")
@@ -448,7 +567,14 @@ class ConfiguredSource:
         return getattr(self._source, name)
 
     @property
+    def streamed(self) -> bool:
+        """Prepared as an index of files and read while training (corpus.py), not decoded arrays."""
+        return self._source.streamed or bool(self._options.get("stream"))
+
+    @property
     def fixed_size(self) -> bool | None:
+        if self.streamed:
+            return False  # a corpus is read as its files: its sizes are not looked at in advance
         path = self._options.get("path")
         if self._source.fixed_size is not None or not path or not Path(path).is_dir():
             return self._source.fixed_size
@@ -484,7 +610,8 @@ def remote_files(options: dict[str, Any]) -> list[RemoteFile]:
     """The files a dataset entry must fetch before it can be prepared (none for embedded data)."""
     source = REGISTRY[options["source"]]
     if source.downloads:
-        return list(official_files()[source.name])
+        pins = options.get("checksums") or {}  # SHA-256s the user pinned (checked by check_dataset_options)
+        return [replace(f, sha256=f.sha256 or pins.get(f.name)) for f in official_files()[source.name]]
     if source.name == "image-folder" and options.get("url"):
         name = options["url"].rstrip("/").rsplit("/", 1)[-1] or "images.archive"
         return [RemoteFile(name=name, url=options["url"], size=None, sha256=options["sha256"], md5=None)]
@@ -580,6 +707,14 @@ def fold_assignment(n: int, labels: np.ndarray | None, k: int, seed: int) -> np.
 
 
 def _take(images: ImageSet, idx: np.ndarray, channels: int) -> ImageSet:
+    if images.files is not None:  # streamed: the channel rule is applied when a file is decoded
+        from dataclasses import replace as with_fields
+
+        from aecompress.images import LazyImages
+
+        chosen = [with_fields(images.files[i], shape=(*images.files[i].shape[:2], channels)) for i in idx]
+        labels = None if images.labels is None else images.labels[idx]
+        return ImageSet(LazyImages(chosen), labels, [images.names[i] for i in idx], files=chosen)
     return ImageSet(
         images=[convert_channels(images.images[i], channels) for i in idx],
         labels=None if images.labels is None else images.labels[idx],
@@ -594,7 +729,10 @@ def _subset(idx: np.ndarray, size: int | None, seed: int) -> np.ndarray:
 
 
 def prepare_dataset(
-    options: dict[str, Any], seed: int, files: dict[str, str | Path] | None = None
+    options: dict[str, Any],
+    seed: int,
+    files: dict[str, str | Path] | None = None,
+    staging: str | Path | None = None,
 ) -> PreparedDataset:
     """Load a registered source, convert channels, and split it reproducibly.
 
@@ -602,7 +740,8 @@ def prepare_dataset(
     validation out of their training split; `subset` caps every split for quick runs.
     """
     source = REGISTRY[options["source"]]
-    loaded = source.load(options, {name: Path(path) for name, path in (files or {}).items()})
+    staging = None if staging is None else Path(staging).resolve()  # as the file index records paths
+    loaded = source.load(options, {name: Path(path) for name, path in (files or {}).items()}, staging)
     channels = options.get("channels") or source.native_channels
     if isinstance(loaded, dict):
         train = loaded["train"]
@@ -639,4 +778,4 @@ def prepare_dataset(
     if options.get("folds"):
         train = splits["train"]
         folds = fold_assignment(len(train), train.labels, options["folds"], seed + 10)
-    return PreparedDataset(splits=splits, meta=meta, folds=folds)
+    return PreparedDataset(splits=splits, meta=meta, folds=folds, staging=staging)

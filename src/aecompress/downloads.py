@@ -69,11 +69,29 @@ def sha256_of(path: str | os.PathLike) -> str:
 
 
 def digest_of(path: str | os.PathLike, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
+    return digests_of(path, [algorithm])[algorithm]
+
+
+def digests_of(path: str | os.PathLike, algorithms: list[str]) -> dict[str, str]:
+    """Every digest in one pass over the file."""
+    digests = {name: hashlib.new(name) for name in algorithms}
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+            for digest in digests.values():
+                digest.update(chunk)
+    return {name: digest.hexdigest() for name, digest in digests.items()}
+
+
+_LABELS = {"sha256": "SHA-256", "md5": "MD5"}
+
+
+def _mismatch(path: str | os.PathLike, expected: dict[str, str]) -> tuple[str, str, str] | None:
+    """(label, expected, actual) of the first digest of `path` that differs, else None."""
+    actual = digests_of(path, list(expected))
+    for name, value in expected.items():
+        if actual[name] != value:
+            return _LABELS[name], value, actual[name]
+    return None
 
 
 def _progress(total: int | None, initial: int, name: str):
@@ -212,9 +230,10 @@ def fetch(
 ) -> Path:
     """Fetch `url` to `dest`, verified against `sha256`; return `dest`.
 
-    `md5` is accepted instead for sources that publish only an MD5 (CIFAR-10, STL-10);
-    SHA-256 is used whenever it is known. `size` (bytes, from the registry) bounds the
-    transfer: once more bytes arrive than expected, or than the server announced, it stops
+    `md5` is accepted instead for sources that publish only an MD5 (CIFAR-10, STL-10); when
+    both are given both are verified (two independent sources must agree on the bytes).
+    `size` (bytes, from the registry) bounds the transfer: once more bytes arrive than
+    expected, or than the server announced, it stops
     and the partial file is deleted, so a server that streams forever cannot fill the disk.
 
     HTTP(S) transfers are retried on connection errors, time-outs and 5xx answers with
@@ -227,14 +246,14 @@ def fetch(
     dest = Path(dest)
     if not sha256 and not md5:
         raise ValueError(f"{url}: a SHA-256 or MD5 checksum is required to fetch it")
-    algorithm, label = ("sha256", "SHA-256") if sha256 else ("md5", "MD5")
-    expected = (sha256 or md5).lower()
+    expected = {name: value.lower() for name, value in (("sha256", sha256), ("md5", md5)) if value}
     if dest.exists():
-        actual = digest_of(dest, algorithm)
-        if actual == expected:
+        wrong = _mismatch(dest, expected)
+        if wrong is None:
             return dest
+        label, want, actual = wrong
         raise ChecksumError(
-            f"{dest} exists but its {label} is {actual}, expected {expected}; delete it to fetch it again"
+            f"{dest} exists but its {label} is {actual}, expected {want}; delete it to fetch it again"
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
@@ -253,10 +272,11 @@ def fetch(
             part.unlink(missing_ok=True)
             raise DownloadError(f"{url}: cannot write {part} ({err}); the partial file was removed") from err
         raise
-    actual = digest_of(part, algorithm)
-    if actual != expected:
+    wrong = _mismatch(part, expected)
+    if wrong is not None:
         part.unlink()
-        raise ChecksumError(f"{url}: {label} mismatch: expected {expected}, got {actual}")
+        label, want, actual = wrong
+        raise ChecksumError(f"{url}: {label} mismatch: expected {want}, got {actual}")
     os.replace(part, dest)
     return dest
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,6 +196,53 @@ def _composite_alpha(array: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class IndexedFile:
+    """One image of a streamed split: its file, and what indexing it found (nothing decoded)."""
+
+    path: str  # absolute; relative to the prepared folder in its index file
+    shape: tuple[int, int, int]  # (H, W, C) as decoded, after the dataset's channel rule
+    size: int  # bytes: a file that changed since it was indexed is refused
+    sha256: str
+
+    def to_json(self, path: str) -> dict[str, Any]:
+        return {"path": path, "shape": list(self.shape), "size": self.size, "sha256": self.sha256}
+
+
+class LazyImages(Sequence):
+    """The images of a streamed split, each decoded from its file when it is accessed.
+
+    A file whose size differs from its index entry (changed since the dataset was prepared) or
+    that decodes to another shape raises ImageDecodeError naming it.
+    """
+
+    def __init__(self, files: list[IndexedFile]):
+        self.files = files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        entry = self.files[index]
+        path = Path(entry.path)
+        try:
+            size = path.stat().st_size
+        except OSError as err:
+            raise ImageDecodeError(f"{path}: cannot read the indexed image ({err})") from err
+        if size != entry.size:
+            raise ImageDecodeError(
+                f"{path}: {size} bytes, the dataset's index says {entry.size}: the file changed after "
+                "the dataset was prepared; re-run prepare_dataset"
+            )
+        height, width, channels = entry.shape
+        image = decode_image(path, channels, max_pixels=height * width)
+        if image.shape != tuple(entry.shape):
+            raise ImageDecodeError(f"{path}: decoded {image.shape}, the index says {tuple(entry.shape)}")
+        return image
+
+
 @dataclass
 class ImageSet:
     """A list of uint8 (H, W, C) images with optional integer labels and a name each.
@@ -206,6 +256,9 @@ class ImageSet:
     names: list[str] = field(default_factory=list)
     class_names: list[str] | None = None  # set by sources whose classes are found at load time
     stack: np.ndarray | None = field(default=None, repr=False)
+    # A streamed split (corpus.IndexedFile per image): `images` then decodes each file when it
+    # is accessed, and nothing of the split is held in memory.
+    files: list | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.names:
@@ -219,13 +272,27 @@ class ImageSet:
         return len(self.images)
 
     @property
+    def shapes(self) -> list[tuple[int, ...]]:
+        """Each image's (H, W, C), from the file index for a streamed split (nothing decoded)."""
+        if self.files is not None:
+            return [tuple(f.shape) for f in self.files]
+        if self.stack is not None:
+            return [tuple(self.stack.shape[1:])] * len(self)
+        return [im.shape for im in self.images]
+
+    @property
     def same_size(self) -> bool:
-        return self.stack is not None or len({im.shape for im in self.images}) <= 1
+        return self.stack is not None or len(set(self.shapes)) <= 1
 
     def stacked(self) -> np.ndarray:
         """All images as one (N, H, W, C) array; they must share one shape."""
         if self.stack is not None:
             return self.stack
+        if self.files is not None:
+            raise ValueError(
+                "a streamed split (read from its files as needed) is not held in memory as one array; "
+                "only patch-trained families train on it"
+            )
         if not self.same_size:
             shapes = sorted({im.shape for im in self.images})
             raise ValueError(f"images have different shapes {shapes[:3]}...; they cannot be stacked")
@@ -240,6 +307,10 @@ class PreparedDataset:
     images' pixels concatenated, cut by `<split>.shapes.npy`; `<split>.labels.npy` and
     `<split>.names.npy` when present. Loading memory-maps the pixels, so a dataset larger
     than memory is read only as far as it is used. No file holds pickled objects.
+
+    A streamed split (a photo corpus) holds no pixels: `<split>.files.json` indexes its image
+    files (path, shape, size, SHA-256); files unpacked from a downloaded archive live in the
+    folder's `files/` (moved there from `staging`), a user's own folder is referenced in place.
     """
 
     splits: dict[str, ImageSet]
@@ -248,6 +319,8 @@ class PreparedDataset:
     folds: np.ndarray | None = None
     # SHA-256 of the content (see content_digest), read from the manifest when loaded.
     digest: str | None = field(default=None, compare=False)
+    # Where a streamed split's unpacked files wait until `save` moves them into the folder.
+    staging: Path | None = field(default=None, compare=False)
 
     def content_digest(self) -> str:
         """SHA-256 of every split's pixels, shapes, names and labels, and of the folds.
@@ -261,9 +334,13 @@ class PreparedDataset:
             for split in sorted(self.splits):
                 images = self.splits[split]
                 digest.update(f"{split}:{len(images)}\0".encode())
-                for name, image in zip(images.names, images.images, strict=True):
-                    digest.update(f"{name}:{image.shape}\0".encode())
-                    digest.update(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
+                if images.files is not None:  # streamed: the files' own digests stand for their pixels
+                    for name, entry in zip(images.names, images.files, strict=True):
+                        digest.update(f"{name}:{tuple(entry.shape)}:{entry.sha256}\0".encode())
+                else:
+                    for name, image in zip(images.names, images.images, strict=True):
+                        digest.update(f"{name}:{image.shape}\0".encode())
+                        digest.update(np.ascontiguousarray(image, dtype=np.uint8).tobytes())
                 if images.labels is not None:
                     digest.update(np.asarray(images.labels, dtype=np.int64).tobytes())
             if self.folds is not None:
@@ -274,7 +351,12 @@ class PreparedDataset:
     def save(self, folder: str | Path) -> None:
         with atomic_path(folder) as tmp:
             tmp.mkdir()
-            layout = {split: _write_split(tmp, split, images) for split, images in self.splits.items()}
+            layout = {
+                split: _write_file_index(tmp, split, images, self.staging)
+                if images.files is not None
+                else _write_split(tmp, split, images)
+                for split, images in self.splits.items()
+            }
             if self.folds is not None:
                 if len(self.folds) != len(self.splits["train"]):
                     raise ValueError("PreparedDataset: one fold id per training image is required")
@@ -346,7 +428,45 @@ def _write_split(folder: Path, split: str, images: ImageSet) -> dict[str, Any]:
     }
 
 
+def _write_file_index(folder: Path, split: str, images: ImageSet, staging: Path | None) -> dict[str, Any]:
+    """Index a streamed split; move its staged (unpacked) files into `folder/files/`."""
+    entries = []
+    for name, entry in zip(images.names, images.files, strict=True):
+        path = Path(entry.path)
+        if staging is not None and path.is_relative_to(staging):
+            relative = Path("files") / path.relative_to(staging)
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, folder / relative)
+            entries.append({"name": name, **entry.to_json(str(relative))})
+        else:
+            entries.append({"name": name, **entry.to_json(str(path.resolve()))})
+    (folder / f"{split}.files.json").write_text(json.dumps(entries))
+    if images.labels is not None:
+        np.save(folder / f"{split}.labels.npy", np.asarray(images.labels, dtype=np.int64))
+    return {"count": len(images), "layout": "files", "labelled": images.labels is not None}
+
+
+def _read_file_index(folder: Path, split: str, info: dict[str, Any]) -> ImageSet:
+    try:
+        entries = json.loads((folder / f"{split}.files.json").read_text())
+        labels = np.load(folder / f"{split}.labels.npy", allow_pickle=False) if info["labelled"] else None
+        files = [
+            IndexedFile(str(folder / e["path"]) if not os.path.isabs(e["path"]) else e["path"],
+                        tuple(e["shape"]), int(e["size"]), e["sha256"])
+            for e in entries
+        ]  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise DatasetFileError(f"{folder}: the file index of split '{split}' cannot be read ({err})") from err
+    if len(files) != info["count"]:
+        raise DatasetFileError(
+            f"{folder}: split '{split}' should index {info['count']} files, found {len(files)}"
+        )
+    return ImageSet(LazyImages(files), labels, [e["name"] for e in entries], files=files)
+
+
 def _read_split(folder: Path, split: str, info: dict[str, Any]) -> ImageSet:
+    if info["layout"] == "files":
+        return _read_file_index(folder, split, info)
     try:
         pixels = np.load(folder / f"{split}.pixels.npy", mmap_mode="r", allow_pickle=False)
         shapes = np.load(folder / f"{split}.shapes.npy", allow_pickle=False)

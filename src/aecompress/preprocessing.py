@@ -119,7 +119,7 @@ def fit_normalization(kind: str, train: ImageSet) -> Normalization:
 def model_input_shape(variant, images: ImageSet) -> tuple[int, int, int]:
     """The (H, W, C) a model of `variant` is built for: its training patch, else the images' size."""
     patches = variant.preprocessing.get("patches")
-    shape = tuple(int(s) for s in images.images[0].shape)
+    shape = tuple(int(s) for s in images.shapes[0])
     return (patches["size"], patches["size"], shape[2]) if patches else shape
 
 

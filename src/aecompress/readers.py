@@ -115,13 +115,16 @@ def read_image_folder(
     channels: int | None = None,
     skip_corrupt: bool = False,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    stream: bool = False,
 ) -> tuple[ImageSet, list[str], list[str]]:
     """Every PNG/JPEG/BMP/TIFF below `folder`, sorted by path.
 
-    Labels come from the first-level sub-folder names when every image lies in one (else
-    no labels). A corrupt image, or one of more than `max_pixels` pixels, raises
+    Labels come from the first-level sub-folder names when every image lies in one and there
+    are at least two (else no labels). A corrupt image, or one of more than `max_pixels` pixels, raises
     ImageDecodeError naming it, unless `skip_corrupt`, in which case it is left out and
-    returned in the list of skipped paths.
+    returned in the list of skipped paths. With `stream`, nothing is decoded: the images are
+    indexed from their headers and bytes (corpus.index_files) and decoded when used, and a
+    corrupt header is what counts as corrupt.
     Returns (images, class names, skipped paths).
     """
     folder = Path(folder)
@@ -130,20 +133,34 @@ def read_image_folder(
     files = image_files(folder)
     if not files:
         raise DatasetFileError(f"{folder}: no .png/.jpg/.jpeg/.bmp/.tif/.tiff images found")
-    images, names, skipped, kept = [], [], [], []
-    for path in files:
-        try:
-            images.append(decode_image(path, channels, max_pixels))
-        except ImageDecodeError:
-            if not skip_corrupt:
-                raise
-            skipped.append(str(path))
-            continue
-        kept.append(path)
-        names.append(str(path.relative_to(folder)))
-    if not images:
+    if stream:
+        from aecompress.corpus import index_files
+
+        images, skipped = index_files(
+            files, channels, skip_corrupt, max_pixels, name_of=lambda p: str(p.relative_to(folder))
+        )
+        kept = [folder / name for name in images.names]
+    else:
+        decoded, names, skipped, kept = [], [], [], []
+        for path in files:
+            try:
+                decoded.append(decode_image(path, channels, max_pixels))
+            except ImageDecodeError:
+                if not skip_corrupt:
+                    raise
+                skipped.append(str(path))
+                continue
+            kept.append(path)
+            names.append(str(path.relative_to(folder)))
+        images = ImageSet(images=decoded, labels=None, names=names)
+    if not len(images):
         raise DatasetFileError(f"{folder}: every image failed to decode ({len(skipped)} skipped)")
+    # Sub-folders are classes when every image lies in one and there are two or more (an archive's
+    # single top-level folder is not a class).
     labelled = all(len(p.relative_to(folder).parts) == 2 for p in kept)
     class_names = sorted({p.relative_to(folder).parts[0] for p in kept}) if labelled else []
-    labels = np.array([class_names.index(p.relative_to(folder).parts[0]) for p in kept]) if labelled else None
-    return ImageSet(images=images, labels=labels, names=names), class_names, skipped
+    if len(class_names) < 2:
+        labelled, class_names = False, []
+    if labelled:
+        images.labels = np.array([class_names.index(p.relative_to(folder).parts[0]) for p in kept])
+    return images, class_names, skipped

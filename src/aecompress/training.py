@@ -131,7 +131,16 @@ def training_data(tf, family, variant: Variant, split: ImageSet, normalization, 
     validation = epoch_of is None
     if patches:
         per_epoch = min(patches["per_epoch"], 64 * len(split)) if validation else patches["per_epoch"]
-        sampler = PatchSampler(patches["size"], per_epoch, patches["flips"] and not validation, seed)
+        flips = patches["flips"] and not validation
+        if split.files is not None:  # a streamed corpus: patches cut from the files as they are read
+            from aecompress.corpus import stream_patches
+
+            batches = stream_patches(
+                tf, split, patches["size"], per_epoch, flips, seed, batch_size, epoch_of,
+                crops_per_image=patches["crops_per_image"],
+            )  # fmt: skip
+            return batches.map(lambda x: (normalization.forward(x),) * 2)
+        sampler = PatchSampler(patches["size"], per_epoch, flips, seed)
         return patch_batches(tf, split, sampler, batch_size, normalization, epoch_of)
     pixels = family.training_pixels(split, variant.params)
     return array_batches(tf, pixels, batch_size, None if validation else seed, normalization)
@@ -180,13 +189,15 @@ def train_variant(
     threads: int,
     out_dir: str | Path,
     checkpoint_dir: str | Path | None = None,
+    callbacks: list | None = None,
 ) -> dict[str, Any]:
     """Train `variant`; write model/ (a SavedModel), history.csv and model.json into `out_dir`.
 
     Each output appears only once it is complete. With `checkpoint_dir`, the state after every
     epoch is kept there (Keras BackupAndRestore), so a killed job re-run with the same
     checkpoint_dir continues from its last finished epoch; the folder is removed on success.
-    Returns the model card (model.json).
+    `callbacks` are extra Keras callbacks (e.g. a benchmark's snapshots). Returns the model card
+    (model.json).
     """
     tf = import_tensorflow(threads)
     grow_gpu_memory(tf)
@@ -197,7 +208,7 @@ def train_variant(
     seed_everything(tf, job_seed)
     family = get_family(variant.family).implementation()
     train, val = dataset.splits["train"], dataset.splits["val"]
-    data_shape = tuple(int(s) for s in train.images[0].shape)
+    data_shape = tuple(int(s) for s in train.shapes[0])  # from the index, for a streamed split
     input_shape = model_input_shape(variant, train)
 
     normalization = fit_normalization(variant.preprocessing["normalization"], train)
@@ -236,6 +247,7 @@ def train_variant(
         tf.keras.callbacks.TerminateOnNaN(),
         tf.keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
         _epoch_logger(tf, settings["epochs"]),
+        *(callbacks or []),
     ]
     if settings["early_stopping_patience"]:
         callbacks.append(
@@ -334,12 +346,16 @@ class TrainingDiverged(RuntimeError):
 def _collapse_check(variant: Variant, normalization, train, val, table) -> dict[str, Any]:
     """Compare the last epoch's MSE with predicting the training mean for every input; warn in
     the log when the model has learned (almost) nothing (collapse.end_of_training_warning)."""
-    from aecompress.collapse import MAX_FIT_IMAGES, end_of_training_warning, trivial_baseline
+    from aecompress.collapse import (
+        MAX_FIT_IMAGES,
+        MAX_STREAMED_IMAGES,
+        end_of_training_warning,
+        trivial_baseline,
+    )
 
     split, images, column = ("validation", val, "val_mse") if len(val) else ("training", train, "train_mse")
-    predictor, trivial = trivial_baseline(
-        train, images.images[:MAX_FIT_IMAGES], variant.params, variant.preprocessing
-    )
+    limit = MAX_FIT_IMAGES if images.files is None else MAX_STREAMED_IMAGES
+    predictor, trivial = trivial_baseline(train, images.images[:limit], variant.params, variant.preprocessing)
     # The models' `mse` metric is on their normalized values; the compressive families' on [0, 1].
     compressive = get_family(variant.family).entropy_model
     scale = 1.0 if compressive else float(np.mean((255.0 * normalization.scale) ** 2))

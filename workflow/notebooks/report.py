@@ -131,7 +131,7 @@ for name, path in sorted(datasets.items()):
         )
     )
     sizes = {split: len(s) for split, s in prepared.splits.items()}
-    shapes = sorted({im.shape for s in prepared.splits.values() for im in s.images})
+    shapes = sorted({shape for s in prepared.splits.values() for shape in s.shapes})  # no decoding
     display(
         pd.DataFrame({"images": sizes}).T.assign(
             image_shapes=", ".join("x".join(map(str, s)) for s in shapes[:4])

@@ -95,6 +95,22 @@ class PcaCodec(Codec):
         return self.prior.estimated_bits(self._symbols(image))
 
 
+def _training_blocks(images, block_size: int, max_blocks: int, seed: int):
+    """The blocks of every image, (count, values) per image; of a streamed corpus, only those of
+    a seeded choice of images holding about twice `max_blocks` blocks (nothing else is decoded)."""
+    order = range(len(images))
+    if images.files is not None:
+        order = np.random.default_rng(seed).permutation(len(images))
+    gathered = 0
+    for i in order:
+        image = images.images[int(i)]
+        blocks = image_to_blocks(image, block_size).reshape(-1, block_size**2 * image.shape[2])
+        gathered += len(blocks)
+        yield blocks
+        if images.files is not None and gathered >= 2 * max_blocks:
+            break
+
+
 def fit_pca(
     name: str,
     trained_on: str,
@@ -115,11 +131,10 @@ def fit_pca(
 
     from aecompress.runtime import job_output
 
-    channels = {im.shape[2] for im in images.images}
+    channels = {shape[2] for shape in images.shapes}
     if len(channels) != 1:
         raise ValueError(f"{name}: the training images mix channel counts {sorted(channels)}")
-    blocks = np.concatenate([image_to_blocks(im, block_size).reshape(-1, block_size**2 * im.shape[2])
-                             for im in images.images])  # fmt: skip
+    blocks = np.concatenate(list(_training_blocks(images, block_size, max_blocks, seed)))
     components = components or blocks.shape[1]
     if blocks.shape[1] < components:
         raise ValueError(

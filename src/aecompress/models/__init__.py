@@ -175,4 +175,11 @@ def check_variant(variant, dataset_options: dict[str, Any]) -> list[str]:
     from aecompress.datasets import configured_source
 
     family = get_family(variant.family)
-    return family.check(variant.params, variant.preprocessing, configured_source(dataset_options))
+    source = configured_source(dataset_options)
+    problems = family.check(variant.params, variant.preprocessing, source)
+    if source.streamed and not variant.preprocessing.get("patches") and not problems:
+        problems.append(
+            f"preprocessing.patches: source '{source.name}' is streamed from its files (stream: true or a "
+            "photo corpus); only models trained on patches read it (e.g. patches: {size: 256})"
+        )
+    return problems

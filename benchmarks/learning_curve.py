@@ -1,0 +1,311 @@
+"""Benchmark: how a learned codec's Kodak rate-distortion improves with training steps, on this CPU.
+
+Trains a compressive autoencoder through the training job's own code (`training.train_variant`,
+the project's small-budget recipe: peak 3e-3, 200 warm-up steps, cosine decay to 1% over the
+whole budget, gradients clipped to norm 1) on random patches of a photo corpus (default: the
+offline mirror's 209 CID22 photos), and scores it on all 24 Kodak images through real
+range-coded files:
+
+- ``--stage family``: factorized prior and hyperprior, ``--family-steps`` each (own schedule),
+  at one lambda; the lower rate-distortion cost picks the family of the next stages.
+- ``--stage curve``: one model, ``--steps`` steps, saved after each of ``--snapshots`` steps
+  (one schedule over the whole budget) and scored at each: bpp, PSNR, RD cost
+  (bpp + lambda * 255^2 * MSE, the loss it minimises) and JPEG's PSNR at the same bpp (per image,
+  interpolated on that image's JPEG curve).
+- ``--stage lambdas``: one model per lambda, ``--lambda-steps`` each; BD-rate (PSNR) against
+  JPEG 4:2:0 on Kodak.
+
+    python benchmarks/learning_curve.py                      # all three stages (~1.5 h on 2 cores)
+    python benchmarks/learning_curve.py --stage curve --family factorized-prior
+
+Prints tables and writes benchmarks/results/learning_curve.json (results of earlier stages
+are kept and reused with --reuse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+MIRROR = REPO.parent / "shared" / "datasets"
+RECIPE = {
+    "learning_rate": 3e-3,
+    "warmup_steps": 200,
+    "decay": "cosine",
+    "final_learning_rate_fraction": 0.01,
+    "clip_global_norm": 1.0,
+}
+FAMILIES = {
+    "factorized-prior": lambda n, lmbda: {"num_filters": n, "lmbda": lmbda},
+    "hyperprior": lambda n, lmbda: {
+        "num_filters": n,
+        "latent_filters": n,
+        "lmbda": lmbda,
+        "num_scales": 64,
+        "scale_min": 0.11,
+        "scale_max": 256.0,
+    },
+}
+
+
+def corpus(folder: Path):
+    from aecompress.images import ImageSet, PreparedDataset
+    from aecompress.readers import read_image_folder
+
+    images, _, _ = read_image_folder(folder, channels=3)
+    return PreparedDataset({"train": images, "val": ImageSet([]), "test": ImageSet([])}, {"channels": 3})
+
+
+def variant(family: str, filters: int, lmbda: float, steps: int, args):
+    from aecompress.config import training_defaults
+    from aecompress.plan import Variant
+
+    steps_per_epoch = args.steps_per_epoch
+    return Variant(
+        id=f"{family}-{lmbda:g}-{steps}",
+        experiment="learning-curve",
+        family=family,
+        dataset="corpus",
+        params=FAMILIES[family](filters, lmbda),
+        test_dataset="kodak",
+        training={
+            **training_defaults(),
+            **RECIPE,
+            "epochs": steps // steps_per_epoch,
+            "batch_size": args.batch,
+        },
+        preprocessing={
+            "normalization": "unit",
+            "padding": None,
+            "patches": {"size": args.patch, "per_epoch": steps_per_epoch * args.batch, "flips": True},
+        },
+        grid_values={"lmbda": lmbda},
+    )
+
+
+def snapshot_callback(tf, out: Path, snapshots: list[int], steps_per_epoch: int):
+    class Snapshots(tf.keras.callbacks.Callback):
+        """Save the model, ready to code, after each snapshot's step (as training's own export)."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            step = (epoch + 1) * steps_per_epoch
+            if step in snapshots:
+                self.model.prepare_for_compression()
+                self.model.save(out / f"step-{step}" / "model", include_optimizer=False)
+
+    return Snapshots()
+
+
+def jpeg_curves(images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Per image, JPEG 4:2:0's bpp and PSNR at every quality 1..100 (this project's JPEG codec)."""
+    from aecompress.codecs import bits_per_pixel, classical_codec
+    from aecompress.comparisons import psnr_8bit
+
+    curves = []
+    for image in images:
+        bpp, psnr = [], []
+        for quality in range(1, 101):
+            codec = classical_codec("jpeg", quality)
+            data = codec.encode(image)
+            bpp.append(bits_per_pixel(data, image.shape))
+            psnr.append(psnr_8bit(image, codec.decode(data, max_pixels=image.size)))
+        order = np.argsort(bpp)  # sorted by rate, for interpolation; by quality, for the mean curve
+        curves.append(
+            {
+                "bpp": np.asarray(bpp)[order],
+                "psnr": np.asarray(psnr)[order],
+                "bpp_by_quality": np.asarray(bpp),
+                "psnr_by_quality": np.asarray(psnr),
+            }
+        )
+    return curves
+
+
+def score(model_dir: Path, card: dict, images, curves, lmbda: float) -> dict:
+    """bpp, PSNR and RD cost of a saved model on the images, and JPEG's PSNR at the same bpp."""
+    from aecompress.codecs.learned import CompressiveCodec
+    from aecompress.comparisons import psnr_8bit
+    from aecompress.evaluation import code_images
+
+    (model_dir.parent / "model.json").write_text(json.dumps(card))
+    codec = CompressiveCodec.from_model_dir(model_dir)
+    reconstructions, rates = code_images(codec, images)
+    psnr = np.array([psnr_8bit(a, b) for a, b in zip(images, reconstructions, strict=True)])
+    mse = np.array(
+        [np.mean((a.astype(float) - b) ** 2) / 255**2 for a, b in zip(images, reconstructions, strict=True)]
+    )
+    bpp = rates["bpp"].to_numpy()
+    jpeg = np.array([np.interp(b, c["bpp"], c["psnr"]) for b, c in zip(bpp, curves, strict=True)])
+    return {
+        "bpp": float(bpp.mean()),
+        "psnr": float(psnr.mean()),
+        "rd_cost": float(bpp.mean() + lmbda * 255**2 * mse.mean()),
+        "jpeg_psnr_same_bpp": float(jpeg.mean()),
+        "psnr_over_jpeg_db": float((psnr - jpeg).mean()),
+    }
+
+
+def train_and_score(
+    tf, family, filters, lmbda, steps, snapshots, data, images, curves, args, work: Path
+) -> list:
+    from aecompress.training import train_variant
+
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f"{work.name}-", dir=work.parent))  # a fresh folder per run
+    v = variant(family, filters, lmbda, steps, args)
+    started = time.perf_counter()
+    callback = snapshot_callback(tf, work, snapshots, args.steps_per_epoch)
+    card = train_variant(
+        v, data, seed=args.seed, threads=args.threads, out_dir=work / "final", callbacks=[callback]
+    )
+    seconds = time.perf_counter() - started
+    rows = []
+    for step in snapshots:
+        result = score(work / f"step-{step}" / "model", card, images, curves, lmbda)
+        rows.append(
+            {
+                "family": family,
+                "filters": filters,
+                "lmbda": lmbda,
+                "budget": steps,
+                "step": step,
+                "training_seconds": seconds,
+                **result,
+            }
+        )
+        r = result
+        print(
+            f"{family:<17} lambda {lmbda:<7g} step {step:>6}: bpp {r['bpp']:.3f} PSNR {r['psnr']:.2f} "
+            f"RD {r['rd_cost']:.3f} JPEG {r['jpeg_psnr_same_bpp']:.2f} ({r['psnr_over_jpeg_db']:+.2f} dB)",
+            flush=True,
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=MIRROR / "cid22-train")
+    parser.add_argument("--kodak", type=Path, default=MIRROR / "kodak")
+    parser.add_argument("--stage", choices=["family", "curve", "lambdas", "all"], default="all")
+    parser.add_argument("--family", choices=list(FAMILIES), help="skip the family stage")
+    parser.add_argument("--filters", type=int, default=64)
+    parser.add_argument("--patch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lmbda", type=float, default=0.01)
+    parser.add_argument("--family-steps", type=int, default=2000)
+    parser.add_argument("--steps", type=int, default=16000)
+    parser.add_argument("--snapshots", type=int, nargs="+", default=[1000, 2000, 4000, 8000, 16000])
+    parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0025, 0.01, 0.04])
+    parser.add_argument("--lambda-steps", type=int, default=4000)
+    parser.add_argument("--steps-per-epoch", type=int, default=500)
+    parser.add_argument("--kodak-images", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--work", type=Path, default=REPO / "benchmarks/results/learning_curve")
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/learning_curve.json")
+    args = parser.parse_args()
+
+    from aecompress.comparisons import bd_metrics
+    from aecompress.images import decode_image
+    from aecompress.runtime import import_tensorflow
+
+    tf = import_tensorflow(args.threads)
+    data = corpus(args.corpus)
+    images = [decode_image(p) for p in sorted(args.kodak.glob("kodim*.png"))[: args.kodak_images]]
+    curves = jpeg_curves(images)
+    result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    result.update(
+        machine={
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "threads": args.threads,
+        },
+        corpus={"folder": str(args.corpus), "images": len(data.splits["train"])},
+        recipe=RECIPE,
+        patch=args.patch,
+        batch=args.batch,
+        filters=args.filters,
+    )
+    stages = ["family", "curve", "lambdas"] if args.stage == "all" else [args.stage]
+    family = args.family
+    if "family" in stages and family is None:
+        rows = []
+        for name in FAMILIES:
+            rows += train_and_score(
+                tf,
+                name,
+                args.filters,
+                args.lmbda,
+                args.family_steps,
+                [args.family_steps],
+                data,
+                images,
+                curves,
+                args,
+                args.work / f"family-{name}",
+            )
+        result["family"] = rows
+        family = min(rows, key=lambda r: r["rd_cost"])["family"]
+        print(f"chosen family: {family} (lower RD cost at {args.family_steps} steps)")
+    family = family or "factorized-prior"
+    result["chosen_family"] = family
+    if "curve" in stages:
+        result["curve"] = train_and_score(
+            tf,
+            family,
+            args.filters,
+            args.lmbda,
+            args.steps,
+            args.snapshots,
+            data,
+            images,
+            curves,
+            args,
+            args.work / "curve",
+        )
+    if "lambdas" in stages:
+        rows = []
+        for lmbda in args.lambdas:
+            rows += train_and_score(
+                tf,
+                family,
+                args.filters,
+                lmbda,
+                args.lambda_steps,
+                [args.lambda_steps],
+                data,
+                images,
+                curves,
+                args,
+                args.work / f"lambda-{lmbda:g}",
+            )
+        import pandas as pd
+
+        jpeg = pd.DataFrame(
+            {
+                "bpp": np.mean([c["bpp_by_quality"] for c in curves], axis=0),
+                "psnr": np.mean([c["psnr_by_quality"] for c in curves], axis=0),
+            }
+        ).iloc[4:95:10]
+        learned = pd.DataFrame([{"bpp": r["bpp"], "psnr": r["psnr"]} for r in rows])
+        bd = bd_metrics(jpeg, learned, "psnr")
+        result["lambdas"] = {"rows": rows, "bd_rate_vs_jpeg_psnr_%": bd["bd_rate"], "overlap": bd["overlap"]}
+        print(
+            f"BD-rate against JPEG (PSNR, Kodak, {len(rows)} lambdas at {args.lambda_steps} steps): "
+            f"{bd['bd_rate']} % (overlap {bd['overlap']})"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
