@@ -18,8 +18,8 @@ range-coded files:
     python benchmarks/learning_curve.py                      # all three stages (~1.5 h on 2 cores)
     python benchmarks/learning_curve.py --stage curve --family factorized-prior
 
-Prints tables and writes benchmarks/results/learning_curve.json (results of earlier stages
-are kept and reused with --reuse).
+Prints each point as it is scored and keeps benchmarks/results/learning_curve.json up to date
+after every point (other stages' results in it are kept), then draws benchmarks/figures/learning_curve.png.
 """
 
 from __future__ import annotations
@@ -90,15 +90,17 @@ def variant(family: str, filters: int, lmbda: float, steps: int, args):
     )
 
 
-def snapshot_callback(tf, out: Path, snapshots: list[int], steps_per_epoch: int):
+def snapshot_callback(tf, out: Path, snapshots: list[int], steps_per_epoch: int, on_snapshot):
     class Snapshots(tf.keras.callbacks.Callback):
-        """Save the model, ready to code, after each snapshot's step (as training's own export)."""
+        """Save the model, ready to code, after each snapshot's step and score it at once
+        (so a run cut short keeps every point it reached)."""
 
         def on_epoch_end(self, epoch, logs=None):
             step = (epoch + 1) * steps_per_epoch
             if step in snapshots:
                 self.model.prepare_for_compression()
                 self.model.save(out / f"step-{step}" / "model", include_optimizer=False)
+                on_snapshot(step)
 
     return Snapshots()
 
@@ -153,22 +155,23 @@ def score(model_dir: Path, card: dict, images, curves, lmbda: float) -> dict:
 
 
 def train_and_score(
-    tf, family, filters, lmbda, steps, snapshots, data, images, curves, args, work: Path
+    tf, family, filters, lmbda, steps, snapshots, data, images, curves, args, work: Path, record
 ) -> list:
+    """Train one model, scoring each snapshot as it is saved; `record(rows)` after every row."""
     from aecompress.training import train_variant
 
     work.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{work.name}-", dir=work.parent))  # a fresh folder per run
     v = variant(family, filters, lmbda, steps, args)
+    card_for_scoring = {"family": family, "params": v.params, "variant": v.id}
     started = time.perf_counter()
-    callback = snapshot_callback(tf, work, snapshots, args.steps_per_epoch)
-    card = train_variant(
-        v, data, seed=args.seed, threads=args.threads, out_dir=work / "final", callbacks=[callback]
-    )
-    seconds = time.perf_counter() - started
     rows = []
-    for step in snapshots:
-        result = score(work / f"step-{step}" / "model", card, images, curves, lmbda)
+
+    def on_snapshot(step: int) -> None:
+        seconds = time.perf_counter() - started
+        scoring = time.perf_counter()
+        r = score(work / f"step-{step}" / "model", card_for_scoring, images, curves, lmbda)
+        started_offset = time.perf_counter() - scoring
         rows.append(
             {
                 "family": family,
@@ -176,16 +179,20 @@ def train_and_score(
                 "lmbda": lmbda,
                 "budget": steps,
                 "step": step,
-                "training_seconds": seconds,
-                **result,
+                "training_seconds": seconds - sum(row["scoring_seconds"] for row in rows),
+                "scoring_seconds": started_offset,
+                **r,
             }
         )
-        r = result
+        record(rows)
         print(
             f"{family:<17} lambda {lmbda:<7g} step {step:>6}: bpp {r['bpp']:.3f} PSNR {r['psnr']:.2f} "
             f"RD {r['rd_cost']:.3f} JPEG {r['jpeg_psnr_same_bpp']:.2f} ({r['psnr_over_jpeg_db']:+.2f} dB)",
             flush=True,
         )
+
+    callback = snapshot_callback(tf, work, snapshots, args.steps_per_epoch, on_snapshot)
+    train_variant(v, data, seed=args.seed, threads=args.threads, out_dir=work / "final", callbacks=[callback])
     return rows
 
 
@@ -210,7 +217,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, default=REPO / "benchmarks/results/learning_curve")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/learning_curve.json")
+    parser.add_argument("--figure", type=Path, default=REPO / "benchmarks/figures/learning_curve.png")
+    parser.add_argument("--plot-only", action="store_true", help="draw --figure from --out and stop")
     args = parser.parse_args()
+    if args.plot_only:
+        plot(json.loads(args.out.read_text()), args.figure)
+        return
 
     from aecompress.comparisons import bd_metrics
     from aecompress.images import decode_image
@@ -235,57 +247,51 @@ def main() -> None:
         filters=args.filters,
     )
     stages = ["family", "curve", "lambdas"] if args.stage == "all" else [args.stage]
+
+    def save(key: str, value) -> None:
+        """Write the JSON after every scored point (atomically), so a cut-short run keeps them."""
+        result[key] = value
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        partial = args.out.with_suffix(".json.partial")
+        partial.write_text(json.dumps(result, indent=2))
+        partial.replace(args.out)
+
+    def run(name, lmbda, steps, snapshots, work, record):
+        return train_and_score(
+            tf, name, args.filters, lmbda, steps, snapshots, data, images, curves, args, work, record
+        )
+
     family = args.family
     if "family" in stages and family is None:
-        rows = []
+        rows: list = []
         for name in FAMILIES:
-            rows += train_and_score(
-                tf,
+            done = list(rows)
+            rows += run(
                 name,
-                args.filters,
                 args.lmbda,
                 args.family_steps,
                 [args.family_steps],
-                data,
-                images,
-                curves,
-                args,
                 args.work / f"family-{name}",
+                lambda new, done=done: save("family", done + new),
             )
-        result["family"] = rows
         family = min(rows, key=lambda r: r["rd_cost"])["family"]
         print(f"chosen family: {family} (lower RD cost at {args.family_steps} steps)")
     family = family or "factorized-prior"
-    result["chosen_family"] = family
+    save("chosen_family", family)
     if "curve" in stages:
-        result["curve"] = train_and_score(
-            tf,
-            family,
-            args.filters,
-            args.lmbda,
-            args.steps,
-            args.snapshots,
-            data,
-            images,
-            curves,
-            args,
-            args.work / "curve",
-        )
+        curve_work = args.work / "curve"
+        run(family, args.lmbda, args.steps, args.snapshots, curve_work, lambda new: save("curve", new))
     if "lambdas" in stages:
         rows = []
         for lmbda in args.lambdas:
-            rows += train_and_score(
-                tf,
+            done = list(rows)
+            rows += run(
                 family,
-                args.filters,
                 lmbda,
                 args.lambda_steps,
                 [args.lambda_steps],
-                data,
-                images,
-                curves,
-                args,
                 args.work / f"lambda-{lmbda:g}",
+                lambda new, done=done: save("lambdas", {"rows": done + new}),
             )
         import pandas as pd
 
@@ -297,14 +303,30 @@ def main() -> None:
         ).iloc[4:95:10]
         learned = pd.DataFrame([{"bpp": r["bpp"], "psnr": r["psnr"]} for r in rows])
         bd = bd_metrics(jpeg, learned, "psnr")
-        result["lambdas"] = {"rows": rows, "bd_rate_vs_jpeg_psnr_%": bd["bd_rate"], "overlap": bd["overlap"]}
+        save("lambdas", {"rows": rows, "bd_rate_vs_jpeg_psnr_%": bd["bd_rate"], "overlap": bd["overlap"]})
         print(
             f"BD-rate against JPEG (PSNR, Kodak, {len(rows)} lambdas at {args.lambda_steps} steps): "
             f"{bd['bd_rate']} % (overlap {bd['overlap']})"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
     print(f"wrote {args.out}")
+    plot(result, args.figure)
+
+
+def plot(result: dict, figure: Path) -> None:
+    """The report's learning-curve figure (report.plot_learning_curve), as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aecompress.report import plot_learning_curve
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    plot_learning_curve(result, axes)
+    fig.tight_layout()
+    figure.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(figure, dpi=90)
+    print(f"wrote {figure}")
 
 
 if __name__ == "__main__":

@@ -208,3 +208,22 @@ def test_collapsed_points_are_hollow_marked_and_listed():
     assert table.loc["mnist: 392x (h=2)", "with bias"] == "0.06750 (collapsed)"
     assert table.loc["mnist: 392x (h=2)", "without bias"] == "0.06000"
     assert collapsed_models(results)["method"].tolist() == ["d_2_t"]
+
+
+def test_the_learning_curve_draws_rd_cost_and_the_gain_over_jpeg_against_steps():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aecompress.report import plot_learning_curve
+
+    curve = [{"family": "factorized-prior", "lmbda": 0.01, "step": s, "rd_cost": c, "psnr_over_jpeg_db": g}
+             for s, c, g in ((1000, 2.2, -3.0), (2000, 1.8, -2.1), (4000, 1.6, -1.0))]  # fmt: skip
+    lambdas = {"rows": [{"lmbda": 0.04, "step": 4000, "bpp": 0.9, "psnr_over_jpeg_db": -0.5}]}
+    fig, axes = plt.subplots(1, 2)
+    plot_learning_curve({"curve": curve, "lambdas": lambdas}, axes)
+    assert list(axes[0].lines[0].get_ydata()) == [2.2, 1.8, 1.6]
+    assert [len(line.get_xdata()) for line in axes[1].lines] == [3, 1, 2]  # curve, lambda point, zero line
+    assert axes[0].get_xscale() == "log"
+    plt.close(fig)

@@ -205,3 +205,21 @@ def test_learning_rate_warms_up_and_decays_over_the_step_budget(tf):
     assert learning_rate_schedule(tf, constant, 2000) == 1e-3
     warm_only = learning_rate_schedule(tf, {**settings, "decay": "none"}, 2000)
     assert float(warm_only(1999)) == pytest.approx(1e-3)
+
+
+def test_in_memory_patches_draw_the_epoch_announced_after_the_iterator_is_made(tf):
+    """Keras makes an epoch's iterator before on_epoch_begin: the prefetching patch pipeline must
+    still draw the epoch announced then (a resumed run's patches equal an uninterrupted run's)."""
+    from aecompress.images import ImageSet
+    from aecompress.preprocessing import Normalization, PatchSampler
+    from aecompress.training import EpochCounter, patch_batches
+
+    rng = np.random.default_rng(0)
+    images = ImageSet([rng.integers(0, 256, (40, 48, 3), dtype=np.uint8) for _ in range(5)])
+    sampler = PatchSampler(16, 24, True, seed=7)
+    counter = EpochCounter()
+    iterator = iter(patch_batches(tf, images, sampler, 8, Normalization("unit"), lambda: counter.epoch))
+    counter.epoch = 3
+    first, _ = next(iterator)
+    expected = np.stack(list(sampler.epoch(images, 3))[:8]).astype(np.float32) / 255
+    np.testing.assert_allclose(first.numpy(), expected, rtol=1e-6)

@@ -230,6 +230,32 @@ def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def plot_learning_curve(result: dict[str, Any], axes) -> None:
+    """benchmarks/learning_curve.py's result: RD cost (left) and PSNR minus JPEG's at the same
+    bpp (right) against training steps, log-scaled steps; the three-lambda points as markers."""
+    curve = pd.DataFrame(result.get("curve") or [])
+    lambdas = pd.DataFrame((result.get("lambdas") or {}).get("rows") or [])
+    if not curve.empty:
+        label = f"{curve['family'].iloc[0]}, lambda {curve['lmbda'].iloc[0]:g}"
+        axes[0].plot(curve["step"], curve["rd_cost"], "o-", label=label)
+        axes[1].plot(curve["step"], curve["psnr_over_jpeg_db"], "o-", label=label)
+    for _, row in lambdas.iterrows():
+        axes[1].plot(
+            row["step"],
+            row["psnr_over_jpeg_db"],
+            "s",
+            label=f"lambda {row['lmbda']:g} ({row['bpp']:.2f} bpp)",
+        )
+    axes[0].set_ylabel("RD cost: bpp + lambda 255^2 MSE")
+    axes[1].set_ylabel("PSNR - JPEG's at the same bpp (dB)")
+    axes[1].axhline(0, color="grey", lw=0.8)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("training steps")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="x-small")
+
+
 def collapsed_models(results: pd.DataFrame) -> pd.DataFrame:
     """The rate points flagged as collapsed (collapse.py), with the reason and the trivial MSE."""
     if "collapsed" not in results:

@@ -104,7 +104,9 @@ def patch_batches(
     `epoch_of()` says which epoch is starting (an EpochCounter, so a run resumed at epoch
     e draws what an uninterrupted run would have); None draws epoch 0 every pass (a stable
     validation set). Patches are drawn lazily, after Keras has announced the epoch: the
-    pipeline has no prefetch ahead of that point.
+    generator starts, and the prefetch behind it fills, only when the epoch's first batch is
+    asked for (tests/test_training.py checks it), so prefetching overlaps drawing patches with
+    training without drawing the wrong epoch.
     """
     sampler.check(images)
     channels = images.images[0].shape[2]
@@ -119,7 +121,7 @@ def patch_batches(
         x = normalization.forward(x)
         return x, x
 
-    return patches.batch(batch_size).map(to_pair)
+    return patches.batch(batch_size).map(to_pair).prefetch(tf.data.AUTOTUNE)
 
 
 def training_data(tf, family, variant: Variant, split: ImageSet, normalization, seed, batch_size, epoch_of):
@@ -138,10 +140,13 @@ def training_data(tf, family, variant: Variant, split: ImageSet, normalization, 
             batches = stream_patches(
                 tf, split, patches["size"], per_epoch, flips, seed, batch_size, epoch_of,
                 crops_per_image=patches["crops_per_image"],
-            )  # fmt: skip
-            return batches.map(lambda x: (normalization.forward(x),) * 2)
-        sampler = PatchSampler(patches["size"], per_epoch, flips, seed)
-        return patch_batches(tf, split, sampler, batch_size, normalization, epoch_of)
+            ).map(lambda x: (normalization.forward(x),) * 2)  # fmt: skip
+        else:
+            sampler = PatchSampler(patches["size"], per_epoch, flips, seed)
+            batches = patch_batches(tf, split, sampler, batch_size, normalization, epoch_of)
+        # The batch count is known: stated, Keras neither probes for the end of every first epoch
+        # (one extra call of the training function) nor mistakes the stream for an endless one.
+        return batches.apply(tf.data.experimental.assert_cardinality(-(-per_epoch // batch_size)))
     pixels = family.training_pixels(split, variant.params)
     return array_batches(tf, pixels, batch_size, None if validation else seed, normalization)
 

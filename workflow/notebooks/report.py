@@ -256,6 +256,22 @@ for dataset_name, subset in coded.groupby("dataset"):
         )
 
 # %% [markdown]
+# ### Learning curve (benchmark)
+# How the learned codec's Kodak rate-distortion changes with training steps on this project's
+# recipe, from `benchmarks/learning_curve.py` (config `report.learning_curve`).
+
+# %%
+curve_file = config.get("report", {}).get("learning_curve")
+if not curve_file:
+    display(Markdown("_No learning-curve result named (config `report.learning_curve`)._"))
+elif not Path(curve_file).is_file():
+    display(Markdown(f"_`{curve_file}` (config `report.learning_curve`) does not exist: run the benchmark._"))
+else:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    report.plot_learning_curve(json.loads(Path(curve_file).read_text()), axes)
+    show(fig, "learning-curve", f"RD cost and PSNR over JPEG against training steps ({curve_file}).")
+
+# %% [markdown]
 # ### BD-rate against JPEG
 # Average rate difference at equal quality (negative: fewer bits than JPEG), and average
 # quality difference at equal rate, over the overlapping range (bjontegaard package, pchip).
