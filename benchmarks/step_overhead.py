@@ -8,7 +8,9 @@ patches, batch 8, compiled as the training job compiles it, and times, in one pr
 - ``fit, fixed batch``: `model.fit` over a dataset that repeats the batch (Keras's loop alone);
 - ``fit, job pipeline``: `model.fit` over the training job's own input pipeline
   (`training.training_data`: random patches of in-memory photos, normalized on the fly), and
-  ``fit, streamed``: the same over a corpus streamed from PNG files (`corpus.stream_patches`).
+  ``fit, streamed``: the same over a corpus streamed from PNG files (`corpus.stream_patches`);
+- ``training job``: `training.train_variant` itself (its callbacks: backup, NaN stop, CSV log,
+  epoch log), timed by a callback at epoch boundaries: the second epoch's time per step.
 
 Target: the job's fit step within 10% of the bare step.
 
@@ -63,6 +65,41 @@ def photos(count: int, size: int = 512):
             np.clip(np.stack(planes, -1) + rng.normal(0, 5, (size, size, 3)), 0, 255).astype(np.uint8)
         )
     return ImageSet(images)
+
+
+def time_training_job(tf, variant, images, args) -> float:
+    """Seconds per step of the second epoch of `train_variant` (the first traces and warms up)."""
+    import dataclasses
+
+    from aecompress.images import ImageSet, PreparedDataset
+    from aecompress.training import train_variant
+
+    class EpochTimer(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    job = dataclasses.replace(
+        variant,
+        training={**variant.training, "epochs": 2},
+        preprocessing={
+            **variant.preprocessing,
+            "patches": {**variant.preprocessing["patches"], "per_epoch": args.batch * args.steps},
+        },
+    )
+    data = PreparedDataset({"train": images, "val": ImageSet([]), "test": ImageSet([])}, {"channels": 3})
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as folder:
+        train_variant(
+            job, data, seed=0, threads=args.threads, out_dir=Path(folder) / "model", callbacks=[timer]
+        )
+    return timer.seconds[1] / args.steps
 
 
 def main() -> None:
@@ -137,6 +174,7 @@ def main() -> None:
         streamed, _ = index_files(paths, None, skip_corrupt=False)
         pipeline = training_data(tf, None, variant, streamed, Normalization("unit"), 0, args.batch, lambda: 0)
         rows["fit, streamed"] = timed(fit_over(pipeline.repeat()), args.steps)
+    rows["training job"] = time_training_job(tf, variant, images, args)
     bare_s = rows["bare"]
     print(f"{'path':<20} {'s/step':>8} {'vs bare':>8}")
     for name, seconds in rows.items():

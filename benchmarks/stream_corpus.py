@@ -37,8 +37,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_corpus(folder: Path, count: int, height: int, width: int, seed: int) -> int:
-    """`count` PNGs of `height` x `width`; returns their total size in bytes."""
+def write_corpus(folder: Path, count: int, height: int, width: int, seed: int, distinct: int) -> int:
+    """`count` PNGs of `height` x `width`, `distinct` of them rendered and the rest copies of
+    those (each a file of its own, decoded as often: rendering and PNG-encoding 5,000 photos
+    would take most of an hour on 2 cores); returns their total size in bytes."""
     from PIL import Image
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,11 +48,15 @@ def write_corpus(folder: Path, count: int, height: int, width: int, seed: int) -
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     total = 0
     for i in range(count):
+        path = folder / f"{i:05d}.png"
+        if i >= distinct:
+            shutil.copyfile(folder / f"{i % distinct:05d}.png", path)
+            total += path.stat().st_size
+            continue
         fx, fy, phase = rng.uniform(0.002, 0.02, 2).tolist() + [rng.uniform(0, 6.3)]
         base = 127 + 90 * np.sin(x * fx + phase)[..., None] * np.cos(y * fy)[..., None]
         photo = base + rng.uniform(-40, 40, 3) + rng.normal(0, 6, (height, width, 1))
         photo[(x // 256 + y // 256).astype(int) % 7 == i % 7] += 30  # hard edges
-        path = folder / f"{i:05d}.png"
         Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(path, compress_level=1)
         total += path.stat().st_size
     return total
@@ -164,6 +170,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--height", type=int, default=1536)
     parser.add_argument("--width", type=int, default=2048)
+    parser.add_argument("--distinct", type=int, default=50, help="photos rendered; the rest are copies")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batches", type=int, default=60, help="batches of 8 patches timed")
     parser.add_argument("--train-steps", type=int, default=200)
@@ -188,7 +195,9 @@ def main() -> None:
         if args.corpus is None:
             args.corpus = work / "corpus"
             started = time.perf_counter()
-            corpus_bytes = write_corpus(args.corpus, args.images, args.height, args.width, seed=0)
+            corpus_bytes = write_corpus(
+                args.corpus, args.images, args.height, args.width, seed=0, distinct=args.distinct
+            )
             seconds = time.perf_counter() - started
             print(f"wrote {args.images} PNGs ({corpus_bytes / 1e9:.1f} GB) in {seconds:.0f} s")
         results = {stage: in_fresh_process(stage, args, work) for stage in ("index", "patches", "train")}
@@ -198,6 +207,7 @@ def main() -> None:
     decoded = args.images * args.height * args.width * 3
     summary = {
         "images": args.images,
+        "distinct_images": min(args.distinct, args.images) if corpus_bytes is not None else None,
         "size": f"{args.width}x{args.height}",
         "png_bytes": corpus_bytes,
         "decoded_bytes": decoded,

@@ -49,6 +49,11 @@ def test_a_streamed_split_decodes_on_access_and_refuses_a_changed_file(folder):
     assert images.files[1].shape == (48, 48, 3)  # the channel rule applies when decoding
     np.testing.assert_array_equal(images.images[2], decode_image(paths[2], 3))
     assert [im.shape for im in images.images[:2]] == [(40, 56, 3), (48, 48, 3)]
+    paths[5].unlink()
+    tail = images.images[4:]  # a slice is a view on the index: nothing is decoded yet
+    assert len(tail) == 2 and tail[0].shape == (48, 48, 3)
+    with pytest.raises(ImageDecodeError, match=r"p5\.png: cannot read the indexed image"):
+        tail[1]
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(paths[0])
     with pytest.raises(ImageDecodeError, match=r"p0\.png: .*the file changed after the dataset was prepared"):
         images.images[0]
@@ -191,7 +196,8 @@ def test_the_epoch_is_read_when_the_first_batch_is_asked_for_not_when_the_iterat
     np.testing.assert_array_equal(next(iterator).numpy(), _epoch(tf, images, 5)[0])
 
 
-def test_a_compressive_model_trains_on_a_streamed_folder_and_codes_its_test_photos(tmp_path):
+def test_a_compressive_model_trains_on_a_streamed_folder_and_codes_its_test_photos(tmp_path, monkeypatch):
+    import aecompress.training as training
     from aecompress.config import validate_config
     from aecompress.datasets import prepare_dataset
     from aecompress.evaluation import evaluate_variant
@@ -209,7 +215,13 @@ def test_a_compressive_model_trains_on_a_streamed_folder_and_codes_its_test_phot
     config = validate_config(
         {
             "datasets": {
-                "d": {"source": "image-folder", "path": str(root), "stream": True, "test_fraction": 0.25}
+                "d": {
+                    "source": "image-folder",
+                    "path": str(root),
+                    "stream": True,
+                    "test_fraction": 0.25,
+                    "val_fraction": 0.25,
+                }
             },
             "experiments": [
                 {
@@ -228,7 +240,17 @@ def test_a_compressive_model_trains_on_a_streamed_folder_and_codes_its_test_phot
     dataset = PreparedDataset.load(tmp_path / "prepared")
     assert dataset.splits["train"].files is not None
     variant = next(iter(all_variants(config).values()))
+    batch_sizes = {}
+    pipeline = training.training_data
+
+    def spy(tf, family, variant, split, normalization, seed, batch_size, epoch_of):
+        batch_sizes["validation" if epoch_of is None else "training"] = batch_size
+        return pipeline(tf, family, variant, split, normalization, seed, batch_size, epoch_of)
+
+    monkeypatch.setattr(training, "training_data", spy)
     card = train_variant(variant, dataset, seed=0, threads=2, out_dir=tmp_path / "m")
+    # Validation patches go through the model at the training batch size: no more memory than training.
+    assert batch_sizes == {"training": 4, "validation": 4}
     assert card["epochs_run"] == 2 and card["image_shape"] == [72, 80, 3]  # one size, read from the index
     summary = evaluate_variant(tmp_path / "m" / "model", tmp_path / "m" / "model.json", dataset, 2,
                                tmp_path / "eval", samples=1)  # fmt: skip

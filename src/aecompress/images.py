@@ -223,8 +223,8 @@ class LazyImages(Sequence):
         return len(self.files)
 
     def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+        if isinstance(index, slice):  # still lazy: a slice of a corpus is never decoded at once
+            return LazyImages(self.files[index])
         entry = self.files[index]
         path = Path(entry.path)
         try:

@@ -233,8 +233,13 @@ def train_variant(
         loss = reconstruction_loss(tf, settings, normalization, input_shape)
         model.compile(optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")])
 
+    # Whole small images validate 256 at a time; patches at the training batch size, so that
+    # validation needs no more memory than training (256 patches of 256x256 would take gigabytes).
+    val_batch = settings["batch_size"] if variant.preprocessing.get("patches") else 256
     val_batches = (
-        training_data(tf, family, variant, val, normalization, job_seed + 1, 256, None) if len(val) else None
+        training_data(tf, family, variant, val, normalization, job_seed + 1, val_batch, None)
+        if len(val)
+        else None
     )
 
     out_dir = Path(out_dir)
