@@ -200,7 +200,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=MIRROR / "cid22-train")
     parser.add_argument("--kodak", type=Path, default=MIRROR / "kodak")
-    parser.add_argument("--stage", choices=["family", "curve", "lambdas", "all"], default="all")
+    parser.add_argument("--stage", choices=["family", "curve", "lambdas", "all", "bd"], default="all")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[], help="(--stage bd) more result files")
+    parser.add_argument("--curve-point", action="store_true", help="(--stage bd) see bd_stage")
     parser.add_argument("--family", choices=list(FAMILIES), help="skip the family stage")
     parser.add_argument("--filters", type=int, default=64)
     parser.add_argument("--patch", type=int, default=128)
@@ -224,15 +226,22 @@ def main() -> None:
         plot(json.loads(args.out.read_text()), args.figure)
         return
 
-    from aecompress.comparisons import bd_metrics
     from aecompress.images import decode_image
+
+    images = [decode_image(p) for p in sorted(args.kodak.glob("kodim*.png"))[: args.kodak_images]]
+    curves = jpeg_curves(images)
+    result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if args.stage == "bd":
+        result["lambdas"] = bd_stage(args, result, curves)
+        args.out.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}")
+        plot(result, args.figure)
+        return
+
     from aecompress.runtime import import_tensorflow
 
     tf = import_tensorflow(args.threads)
     data = corpus(args.corpus)
-    images = [decode_image(p) for p in sorted(args.kodak.glob("kodim*.png"))[: args.kodak_images]]
-    curves = jpeg_curves(images)
-    result = json.loads(args.out.read_text()) if args.out.exists() else {}
     result.update(
         machine={
             "machine": platform.machine(),
@@ -293,23 +302,53 @@ def main() -> None:
                 args.work / f"lambda-{lmbda:g}",
                 lambda new, done=done: save("lambdas", {"rows": done + new}),
             )
-        import pandas as pd
-
-        jpeg = pd.DataFrame(
-            {
-                "bpp": np.mean([c["bpp_by_quality"] for c in curves], axis=0),
-                "psnr": np.mean([c["psnr_by_quality"] for c in curves], axis=0),
-            }
-        ).iloc[4:95:10]
-        learned = pd.DataFrame([{"bpp": r["bpp"], "psnr": r["psnr"]} for r in rows])
-        bd = bd_metrics(jpeg, learned, "psnr")
-        save("lambdas", {"rows": rows, "bd_rate_vs_jpeg_psnr_%": bd["bd_rate"], "overlap": bd["overlap"]})
-        print(
-            f"BD-rate against JPEG (PSNR, Kodak, {len(rows)} lambdas at {args.lambda_steps} steps): "
-            f"{bd['bd_rate']} % (overlap {bd['overlap']})"
-        )
+        save("lambdas", against_jpeg(rows, curves, args.lambda_steps))
     print(f"wrote {args.out}")
     plot(result, args.figure)
+
+
+def against_jpeg(rows: list[dict], curves, steps: int) -> dict:
+    """The three-lambda result: its rows, JPEG's mean Kodak curve at qualities 5..95 and the
+    BD-rate (PSNR) of the learned points against it."""
+    import pandas as pd
+
+    from aecompress.comparisons import bd_metrics
+
+    jpeg = pd.DataFrame(
+        {
+            "bpp": np.mean([c["bpp_by_quality"] for c in curves], axis=0),
+            "psnr": np.mean([c["psnr_by_quality"] for c in curves], axis=0),
+        }
+    ).iloc[4:95:10]
+    learned = pd.DataFrame([{"bpp": r["bpp"], "psnr": r["psnr"]} for r in rows])
+    bd = bd_metrics(jpeg, learned, "psnr")
+    print(
+        f"BD-rate against JPEG (PSNR, Kodak, {len(rows)} lambdas at {steps} steps): "
+        f"{bd['bd_rate']} % (overlap {bd['overlap']})"
+    )
+    return {
+        "rows": rows,
+        "jpeg": {"quality": list(range(5, 96, 10)), **{k: jpeg[k].tolist() for k in ("bpp", "psnr")}},
+        "bd_rate_vs_jpeg_psnr_%": bd["bd_rate"],
+        "overlap": bd["overlap"],
+    }
+
+
+def bd_stage(args, result: dict, curves) -> dict:
+    """`--stage bd`: the BD-rate of lambda rows gathered from this and `--merge` result files
+    (runs made apart), optionally with the curve's snapshot at `--lambda-steps` standing in for
+    its lambda (`--curve-point`: the same steps on the curve's longer schedule, so not annealed:
+    a weaker model than a run of that budget, and the BD-rate an upper bound)."""
+    rows = list((result.get("lambdas") or {}).get("rows") or [])
+    for other in args.merge:
+        rows += (json.loads(other.read_text()).get("lambdas") or {}).get("rows") or []
+    by_lambda = {r["lmbda"]: r for r in rows}
+    if args.curve_point:  # only where no run of that lambda's own budget exists
+        point = next(r for r in result["curve"] if r["step"] == args.lambda_steps)
+        stand_in = f"snapshot at step {point['step']} of the {point['budget']}-step curve"
+        by_lambda.setdefault(point["lmbda"], {**point, "stand_in": stand_in})
+    rows = sorted(by_lambda.values(), key=lambda r: r["lmbda"])
+    return against_jpeg(rows, curves, args.lambda_steps)
 
 
 def plot(result: dict, figure: Path) -> None:
@@ -321,7 +360,7 @@ def plot(result: dict, figure: Path) -> None:
 
     from aecompress.report import plot_learning_curve
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     plot_learning_curve(result, axes)
     fig.tight_layout()
     figure.parent.mkdir(parents=True, exist_ok=True)

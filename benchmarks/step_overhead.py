@@ -10,7 +10,8 @@ patches, batch 8, compiled as the training job compiles it, and times, in one pr
   (`training.training_data`: random patches of in-memory photos, normalized on the fly), and
   ``fit, streamed``: the same over a corpus streamed from PNG files (`corpus.stream_patches`);
 - ``training job``: `training.train_variant` itself (its callbacks: backup, NaN stop, CSV log,
-  epoch log), timed by a callback at epoch boundaries: the second epoch's time per step.
+  epoch log): the steady step between an epoch's first and last batch, and apart from it what
+  each epoch boundary costs (the checkpoint above all).
 
 Target: the job's fit step within 10% of the bare step.
 
@@ -67,44 +68,64 @@ def photos(count: int, size: int = 512):
     return ImageSet(images)
 
 
-def time_training_job(tf, variant, images, args) -> float:
-    """Seconds per step of the second epoch of `train_variant` (the first traces and warms up)."""
+def pipeline_alone(dataset, steps: int) -> float:
+    """Seconds per batch of an input pipeline on its own (what it adds if nothing overlaps it)."""
+    iterator = iter(dataset.repeat())
+    next(iterator)
+    started = time.perf_counter()
+    for _ in range(steps):
+        next(iterator)
+    return (time.perf_counter() - started) / steps
+
+
+def time_training_job(tf, variant, images, args) -> tuple[list[float], list[float]]:
+    """`train_variant` itself, epochs of `--steps` steps: each later epoch's seconds per step
+    between its first and last batch (the steady step), and the seconds each epoch boundary
+    costs beyond one such step (checkpoint, CSV and log lines, the next epoch's first draw)."""
     import dataclasses
 
     from aecompress.images import ImageSet, PreparedDataset
     from aecompress.training import train_variant
 
-    class EpochTimer(tf.keras.callbacks.Callback):
+    class BatchTimer(tf.keras.callbacks.Callback):
+        # The job's TerminateOnNaN and BackupAndRestore already have batch hooks, so Keras calls
+        # them every step anyway: this hook adds a clock read, not a new sync point.
         def __init__(self):
             super().__init__()
-            self.seconds: list[float] = []
+            self.ends: list[list[float]] = []
 
         def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+            self.ends.append([])
 
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends[-1].append(time.perf_counter())
 
     job = dataclasses.replace(
         variant,
-        training={**variant.training, "epochs": 2},
+        training={**variant.training, "epochs": 1 + args.rounds},
         preprocessing={
             **variant.preprocessing,
             "patches": {**variant.preprocessing["patches"], "per_epoch": args.batch * args.steps},
         },
     )
     data = PreparedDataset({"train": images, "val": ImageSet([]), "test": ImageSet([])}, {"channels": 3})
-    timer = EpochTimer()
+    timer = BatchTimer()
     with tempfile.TemporaryDirectory() as folder:
         train_variant(
             job, data, seed=0, threads=args.threads, out_dir=Path(folder) / "model", callbacks=[timer]
         )
-    return timer.seconds[1] / args.steps
+    steady = [(ends[-1] - ends[0]) / (len(ends) - 1) for ends in timer.ends[1:]]
+    boundary = [
+        later[0] - earlier[-1] - step
+        for earlier, later, step in zip(timer.ends[:-1], timer.ends[1:], steady, strict=True)
+    ]
+    return steady, boundary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20, help="steps timed per path and round")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--filters", type=int, default=128)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=8)
@@ -145,7 +166,7 @@ def main() -> None:
         dataset="d",
         params={"num_filters": args.filters, "lmbda": 0.01},
         test_dataset="d",
-        training={**training_defaults(), "batch_size": args.batch},
+        training={**training_defaults(), "learning_rate": 1e-4, "batch_size": args.batch},  # tfc's
         preprocessing={
             "normalization": "unit",
             "padding": None,
@@ -161,9 +182,6 @@ def main() -> None:
             tf, None, variant, images, Normalization("unit"), 0, args.batch, lambda: counter.epoch
         )
 
-    rows = {"bare": timed(bare, args.steps), "train_on_batch": timed(on_batch, args.steps)}
-    rows["fit, fixed batch"] = timed(fit_over(tf.data.Dataset.from_tensors((x, x)).repeat()), args.steps)
-    rows["fit, job pipeline"] = timed(fit_over(job_pipeline().repeat()), args.steps)
     with tempfile.TemporaryDirectory() as folder:
         from PIL import Image
 
@@ -172,17 +190,63 @@ def main() -> None:
             paths.append(Path(folder) / f"{i}.png")
             Image.fromarray(image).save(paths[-1])
         streamed, _ = index_files(paths, None, skip_corrupt=False)
-        pipeline = training_data(tf, None, variant, streamed, Normalization("unit"), 0, args.batch, lambda: 0)
-        rows["fit, streamed"] = timed(fit_over(pipeline.repeat()), args.steps)
-    rows["training job"] = time_training_job(tf, variant, images, args)
+        runs = {
+            "bare": bare,
+            "train_on_batch": on_batch,
+            "fit, fixed batch": fit_over(tf.data.Dataset.from_tensors((x, x)).repeat()),
+            "fit, job pipeline": fit_over(job_pipeline().repeat()),
+            "fit, streamed": fit_over(
+                training_data(
+                    tf, None, variant, streamed, Normalization("unit"), 0, args.batch, lambda: 0
+                ).repeat()
+            ),
+        }
+        # Rounds, each timing every path once: a slow start or a noisy neighbour shows as spread
+        # between rounds instead of biasing whichever path ran first. The fastest round is each
+        # path's cost (noise only adds time); the median is printed beside it.
+        samples = {name: [] for name in runs}
+        for _ in range(args.rounds):
+            for name, run in runs.items():
+                samples[name].append(timed(run, args.steps))
+        alone = {
+            "job pipeline alone": pipeline_alone(job_pipeline(), args.steps),
+            "streamed pipeline alone": pipeline_alone(
+                training_data(tf, None, variant, streamed, Normalization("unit"), 0, args.batch, lambda: 0),
+                args.steps,
+            ),
+        }
+    samples["training job"], boundaries = time_training_job(tf, variant, images, args)
+    rows = {name: float(np.min(values)) for name, values in samples.items()}
+    medians = {name: float(np.median(values)) for name, values in samples.items()}
     bare_s = rows["bare"]
-    print(f"{'path':<20} {'s/step':>8} {'vs bare':>8}")
+    median_bare = medians["bare"]
+    print(f"{'path':<24} {'s/step':>8} {'vs bare':>8} {'median':>8} {'vs bare':>8}  rounds (s/step)")
     for name, seconds in rows.items():
-        print(f"{name:<20} {seconds:>8.3f} {100 * (seconds / bare_s - 1):>+7.1f}%")
+        spread = " ".join(f"{v:.3f}" for v in samples[name])
+        print(
+            f"{name:<24} {seconds:>8.3f} {100 * (seconds / bare_s - 1):>+7.1f}% {medians[name]:>8.3f} "
+            f"{100 * (medians[name] / median_bare - 1):>+7.1f}%  {spread}"
+        )
+    for name, seconds in alone.items():
+        print(f"{name:<24} {seconds:>8.3f}  (s/batch, no training)")
+    boundary = float(np.median(boundaries))
+    print(f"{'job epoch boundary':<24} {boundary:>8.3f}  (s per epoch end, beyond one step; median)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"machine": platform.machine(), "tensorflow": tf.__version__, "threads": args.threads}
     args.out.write_text(
-        json.dumps({"machine": machine, "s_per_step": rows, **vars(args), "out": str(args.out)}, indent=2)
+        json.dumps(
+            {
+                "machine": machine,
+                "s_per_step": rows,
+                "median_s_per_step": medians,
+                "rounds_s_per_step": samples,
+                "pipeline_alone_s_per_batch": alone,
+                "job_epoch_boundary_s": boundaries,
+                **vars(args),
+                "out": str(args.out),
+            },
+            indent=2,
+        )
     )
     print(f"wrote {args.out}")
 

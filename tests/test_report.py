@@ -220,10 +220,18 @@ def test_the_learning_curve_draws_rd_cost_and_the_gain_over_jpeg_against_steps()
 
     curve = [{"family": "factorized-prior", "lmbda": 0.01, "step": s, "rd_cost": c, "psnr_over_jpeg_db": g}
              for s, c, g in ((1000, 2.2, -3.0), (2000, 1.8, -2.1), (4000, 1.6, -1.0))]  # fmt: skip
-    lambdas = {"rows": [{"lmbda": 0.04, "step": 4000, "bpp": 0.9, "psnr_over_jpeg_db": -0.5}]}
-    fig, axes = plt.subplots(1, 2)
+    lambdas = {
+        "rows": [{"lmbda": lm, "step": 4000, "bpp": b, "psnr": q, "psnr_over_jpeg_db": -0.5}
+                 for lm, b, q in ((0.04, 0.9, 31.0), (0.0025, 0.2, 26.0))],
+        "jpeg": {"bpp": [0.3, 0.6, 1.0], "psnr": [26.5, 29.0, 31.5]},
+        "bd_rate_vs_jpeg_psnr_%": 12.5,
+    }  # fmt: skip
+    fig, axes = plt.subplots(1, 3)
     plot_learning_curve({"curve": curve, "lambdas": lambdas}, axes)
     assert list(axes[0].lines[0].get_ydata()) == [2.2, 1.8, 1.6]
-    assert [len(line.get_xdata()) for line in axes[1].lines] == [3, 1, 2]  # curve, lambda point, zero line
-    assert axes[0].get_xscale() == "log"
+    assert [len(line.get_xdata()) for line in axes[1].lines] == [3, 1, 1, 2]  # curve, 2 lambdas, zero line
+    assert axes[0].get_xscale() == "log" and axes[2].get_xscale() == "linear"
+    jpeg, learned = axes[2].lines
+    assert list(learned.get_xdata()) == [0.2, 0.9] and "BD-rate +12.5%" in learned.get_label()
+    assert list(jpeg.get_ydata()) == [26.5, 29.0, 31.5]
     plt.close(fig)

@@ -30,6 +30,7 @@ def tiny_run(tmp_path_factory):
     repo = Path(__file__).resolve().parents[1]
     workdir = tmp_path_factory.mktemp("run")
     shutil.copy(repo / "tests/data/config-tiny.yaml", workdir / "config.yaml")
+    shutil.copy(repo / "tests/data/learning-curve-fixture.json", workdir / "learning-curve.json")
     result = snakemake(repo, workdir, "--cores", "2")
     assert result.returncode == 0, result.stderr[-4000:]
     return repo, workdir
@@ -161,7 +162,7 @@ def test_the_provenance_report_links_every_figure_to_its_rule(tiny_run):
     repo, workdir = tiny_run
     figures = sorted(p.name for p in (workdir / "results/figures").glob("*.png"))
     for name in ("rate-distortion-photos", "per-class-mse", "matched-bpp-photos", "inside-dense-photos",
-                 "grid-dense-digits", "curves-dense-digits"):  # fmt: skip
+                 "grid-dense-digits", "curves-dense-digits", "learning-curve"):  # fmt: skip
         assert f"{name}.png" in figures, (name, figures)
     assert any(f.startswith("per-image-dense-digits") for f in figures)  # 1 photo: too few for outliers
     html = (workdir / "results/report.html").read_text()

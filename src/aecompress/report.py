@@ -231,27 +231,45 @@ def mse_by_ratio_and_bias(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_learning_curve(result: dict[str, Any], axes) -> None:
-    """benchmarks/learning_curve.py's result: RD cost (left) and PSNR minus JPEG's at the same
-    bpp (right) against training steps, log-scaled steps; the three-lambda points as markers."""
+    """benchmarks/learning_curve.py's result: RD cost (first axes) and PSNR minus JPEG's at the
+    same bpp (second) against training steps, log-scaled, the three-lambda models as markers;
+    with a third axes, the three-lambda models' PSNR against bpp beside JPEG's mean curve."""
     curve = pd.DataFrame(result.get("curve") or [])
-    lambdas = pd.DataFrame((result.get("lambdas") or {}).get("rows") or [])
+    lambdas = result.get("lambdas") or {}
+    points = pd.DataFrame(lambdas.get("rows") or [])
     if not curve.empty:
         label = f"{curve['family'].iloc[0]}, lambda {curve['lmbda'].iloc[0]:g}"
         axes[0].plot(curve["step"], curve["rd_cost"], "o-", label=label)
         axes[1].plot(curve["step"], curve["psnr_over_jpeg_db"], "o-", label=label)
-    for _, row in lambdas.iterrows():
+    for _, row in points.iterrows():
         axes[1].plot(
             row["step"],
             row["psnr_over_jpeg_db"],
             "s",
-            label=f"lambda {row['lmbda']:g} ({row['bpp']:.2f} bpp)",
+            label=f"lambda {row['lmbda']:g} ({row['bpp']:.2f} bpp)"
+            + (", the curve's snapshot" if isinstance(row.get("stand_in"), str) else ""),
         )
     axes[0].set_ylabel("RD cost: bpp + lambda 255^2 MSE")
     axes[1].set_ylabel("PSNR - JPEG's at the same bpp (dB)")
     axes[1].axhline(0, color="grey", lw=0.8)
-    for ax in axes:
+    for ax in axes[:2]:
         ax.set_xscale("log", base=2)
         ax.set_xlabel("training steps")
+    if len(axes) > 2:
+        ax = axes[2]
+        jpeg = lambdas.get("jpeg")
+        if jpeg:
+            ax.plot(jpeg["bpp"], jpeg["psnr"], "k.--", label="JPEG 4:2:0 (q 5..95)")
+        if not points.empty:
+            ordered = points.sort_values("bpp")
+            steps = int(ordered["step"].iloc[0])
+            bd = lambdas.get("bd_rate_vs_jpeg_psnr_%")
+            note = "" if bd is None else f", BD-rate {bd:+.1f}%"
+            ax.plot(ordered["bpp"], ordered["psnr"], "s-", label=f"learned, {steps} steps{note}")
+            ax.set_xlim(0, max(1.0, 1.5 * float(ordered["bpp"].max())))  # the learned points' range
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR (dB), mean over the test images")
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend(fontsize="x-small")
 

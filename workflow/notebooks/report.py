@@ -267,9 +267,14 @@ if not curve_file:
 elif not Path(curve_file).is_file():
     display(Markdown(f"_`{curve_file}` (config `report.learning_curve`) does not exist: run the benchmark._"))
 else:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     report.plot_learning_curve(json.loads(Path(curve_file).read_text()), axes)
-    show(fig, "learning-curve", f"RD cost and PSNR over JPEG against training steps ({curve_file}).")
+    show(
+        fig,
+        "learning-curve",
+        "RD cost and PSNR over JPEG against training steps; the three-lambda models against JPEG "
+        f"({curve_file}).",
+    )
 
 # %% [markdown]
 # ### BD-rate against JPEG
