@@ -25,6 +25,7 @@ def test_defaults_are_filled_from_the_schema(minimal_config):
         "decay": "none",
         "final_learning_rate_fraction": 0.01,
         "clip_global_norm": None,
+        "replica_learning_rate_scaling": "none",
     }
     assert experiment["params"] == {
         "latent_units": 32,

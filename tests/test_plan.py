@@ -94,7 +94,7 @@ def test_baselines_fitted_coders_and_classifiers_become_inputs(minimal_config):
 def test_cluster_only_requests_are_passed_when_set(minimal_config):
     config = validate_config(minimal_config)
     assert config["resources"]["train"]["gpu_model"] is None
-    assert plan.cluster_resources(config["resources"]["train"]) == {}  # no --gres model, no -C
+    assert plan.cluster_resources(config["resources"]["train"]) == {"gpu": 0}  # no --gres model, no -C
     minimal_config["resources"] = {"train": {"gpu": 1, "gpu_model": "a100", "constraint": "ib"}}
     train = validate_config(minimal_config)["resources"]["train"]
-    assert plan.cluster_resources(train) == {"gpu_model": "a100", "constraint": "ib"}
+    assert plan.cluster_resources(train) == {"gpu_model": "a100", "constraint": "ib", "gpu": 1}

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from conftest import require
@@ -140,3 +141,46 @@ def test_a_training_job_cancelled_with_scancel_resumes_from_its_checkpoint(slurm
     assert int(epochs[0]) > 1  # the retry's log starts where the cancelled job stopped
     card = json.loads((tmp_path / "results/models/dense_latent_units-16/model.json").read_text())
     assert card["epochs_run"] == 60
+
+
+def test_a_two_task_training_job_trains_one_compressive_model_on_both_workers(slurm, tmp_path):
+    """resources.train.tasks_per_node: 2 -> one sbatch job of 2 tasks; its script starts both with
+    srun as MultiWorkerMirroredStrategy workers (TensorFlow's SlurmClusterResolver), the chief
+    exports a model that codes real files."""
+    config = {
+        "datasets": {"photos": {"source": "bundled-photos"}},
+        "experiments": [{"name": "fp", "family": "factorized-prior", "dataset": "photos",
+                         "params": {"num_filters": 8, "lmbda": 0.01},
+                         "preprocessing": {"patches": {"size": 64, "per_epoch": 16}},
+                         "training": {"epochs": 2, "batch_size": 2, "learning_rate": 0.001}}],
+        "resources": {"train": {"threads": 1, "mem_mb": 3000, "runtime": 10, "tasks_per_node": 2},
+                      "prepare": {"threads": 1, "mem_mb": 1000, "runtime": 10}},
+    }  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    result = profile_run(tmp_path, slurm, "results/models/fp/model.json", timeout=280)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-5000:]
+    prepare_job, train_job = slurm_job_ids(output)
+    record = subprocess.run(["scontrol", "show", "job", train_job], env=slurm, capture_output=True, text=True)
+    assert "JobState=COMPLETED" in record.stdout and "NumTasks=2" in record.stdout, record.stdout
+    log = (tmp_path / "logs/train/fp.log").read_text()
+    assert "starting the workers: srun --ntasks=2 --nodes=1 --ntasks-per-node=2" in log
+    assert len(re.findall(r"^epoch \d+/2", log, re.M)) == 2  # the chief alone logs epochs
+
+    card = json.loads((tmp_path / "results/models/fp/model.json").read_text())
+    assert card["distribution"] == {"strategy": "multi-worker", "replicas": 2, "global_batch_size": 4}
+    assert card["steps"] == 2 * 4  # 16 patches per epoch in global batches of 4
+    assert not (tmp_path / "results/checkpoints/fp").exists()  # removed once both workers stopped
+
+    from aecompress.codecs.learned import CompressiveCodec
+    from aecompress.runtime import import_tensorflow
+    from aecompress.training import load_model
+
+    tf = import_tensorflow(1)
+    model = load_model(tf, tmp_path / "results/models/fp/model")
+    codec = CompressiveCodec.from_model(model, "factorized-prior")
+    image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    data = codec.encode(image)
+    decoded = codec.decode(data)
+    assert decoded.shape == image.shape and decoded.dtype == np.uint8
+    np.testing.assert_array_equal(codec.decode(data), decoded)

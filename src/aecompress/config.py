@@ -166,9 +166,28 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 )
             for problem in check_variant(variant, dataset_options):
                 problems.append(f"{where} (variant {variant.id}): {problem}")
+    problems += _resource_problems(config)
     problems += _baseline_problems(config)
     problems += _classifier_problems(config)
     problems += _tuning_problems(config)
+    return problems
+
+
+def _resource_problems(config: dict[str, Any]) -> list[str]:
+    """Only a training job spreads over workers; a worker's GPUs must split evenly among its tasks."""
+    problems = []
+    for rule, requests in config["resources"].items():
+        for key in ("nodes", "tasks_per_node"):
+            if rule != "train" and requests[key] != 1:
+                problems.append(
+                    f"resources.{rule}.{key}: {requests[key]}; only `train` runs on several workers"
+                )
+    train = config["resources"]["train"]
+    if train["gpu"] and train["gpu"] % train["tasks_per_node"]:
+        problems.append(
+            f"resources.train.tasks_per_node: {train['tasks_per_node']} does not divide gpu: {train['gpu']} "
+            "(each worker takes an equal share of its node's GPUs)"
+        )
     return problems
 
 

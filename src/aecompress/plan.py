@@ -242,11 +242,29 @@ def report_path() -> str:
 
 
 def cluster_resources(resources: dict[str, Any]) -> dict[str, Any]:
-    """The optional cluster-only requests of a rule (GPU model, node constraint) that are set.
+    """A rule's cluster requests beyond threads, memory and time: its GPUs, the optional GPU model
+    and node constraint (left out when null, so the SLURM executor adds no such flag), and for a
+    training job of several workers its nodes and SLURM tasks."""
+    requests = {key: resources[key] for key in ("gpu_model", "constraint") if resources.get(key)}
+    gpu = resources.get("gpu", 0)
+    workers = resources.get("nodes", 1) * resources.get("tasks_per_node", 1)
+    if workers == 1:
+        return {**requests, "gpu": gpu}
+    # An `mpi` job's script runs once in the batch step, without an srun of the executor's own;
+    # the script starts the workers itself (distributed.launch_workers). No --ntasks-per-gpu.
+    requests.update(nodes=resources["nodes"], tasks=workers, mpi="srun", tasks_per_gpu=0)
+    if gpu:  # per node (--gres), where --gpus would count GPUs over the whole job
+        model = requests.pop("gpu_model", None)
+        requests["gres"] = f"gpu:{model}:{gpu}" if model else f"gpu:{gpu}"
+    return requests
 
-    Left out when null, so the SLURM executor adds no `--gres` model or `-C` flag.
-    """
-    return {key: resources[key] for key in ("gpu_model", "constraint") if resources.get(key)}
+
+def training_placement(resources: dict[str, Any]) -> dict[str, int]:
+    """What of `resources.train` changes the trained model (the replicas), as distributed.Placement's
+    fields: a rule parameter, so a change re-trains, while 0 or 1 GPU (one device either way) does not."""
+    workers = resources["nodes"] * resources["tasks_per_node"]
+    gpus = resources["gpu"] if resources["gpu"] > 1 or workers > 1 else 0
+    return {"gpus": gpus, "nodes": resources["nodes"], "tasks_per_node": resources["tasks_per_node"]}
 
 
 def figures_path() -> str:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aecompress.distributed import Placement, launch_workers, learning_rate_factor, make_distribution
 from aecompress.images import ImageSet, PreparedDataset
 from aecompress.losses import reconstruction_loss
 from aecompress.models import get_family
@@ -159,13 +160,14 @@ def steps_per_epoch(tf, batches, variant: Variant, batch_size: int) -> int:
     return -(-variant.preprocessing["patches"]["per_epoch"] // batch_size)
 
 
-def learning_rate_schedule(tf, settings: dict[str, Any], total_steps: int):
-    """The configured learning rate: constant, or linear warm-up then constant or cosine decay.
+def learning_rate_schedule(tf, settings: dict[str, Any], total_steps: int, factor: float = 1.0):
+    """The configured learning rate (times `factor`, the replica scaling): constant, or linear
+    warm-up then constant or cosine decay.
 
     The decay spans the whole step budget, so a short CPU run ends as annealed as a long
     cluster run (a fixed rate that suits 1M steps barely moves a 2,000-step run).
     """
-    peak, warmup = settings["learning_rate"], settings["warmup_steps"]
+    peak, warmup = settings["learning_rate"] * factor, settings["warmup_steps"]
     if not warmup and settings["decay"] == "none":
         return peak
     alpha = settings["final_learning_rate_fraction"] if settings["decay"] == "cosine" else 1.0
@@ -195,17 +197,21 @@ def train_variant(
     out_dir: str | Path,
     checkpoint_dir: str | Path | None = None,
     callbacks: list | None = None,
-) -> dict[str, Any]:
+    placement: Placement | None = None,
+) -> dict[str, Any] | None:
     """Train `variant`; write model/ (a SavedModel), history.csv and model.json into `out_dir`.
 
     Each output appears only once it is complete. With `checkpoint_dir`, the state after every
     epoch is kept there (Keras BackupAndRestore), so a killed job re-run with the same
     checkpoint_dir continues from its last finished epoch; the folder is removed on success.
-    `callbacks` are extra Keras callbacks (e.g. a benchmark's snapshots). Returns the model card
-    (model.json).
+    `callbacks` are extra Keras callbacks (e.g. a benchmark's snapshots). `placement` spreads the
+    job over devices or workers (distributed.py); only the chief writes outputs. Returns the model
+    card (model.json), or None in a worker that is not the chief.
     """
+    placement = placement or Placement()
     tf = import_tensorflow(threads)
     grow_gpu_memory(tf)
+    distribution = make_distribution(tf, placement)
     settings = variant.training
     if settings["mixed_precision"]:
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
@@ -217,25 +223,30 @@ def train_variant(
     input_shape = model_input_shape(variant, train)
 
     normalization = fit_normalization(variant.preprocessing["normalization"], train)
-    model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
+    global_batch = settings["batch_size"] * distribution.replicas
     counter = EpochCounter()
     batches = training_data(
-        tf, family, variant, train, normalization, job_seed, settings["batch_size"], lambda: counter.epoch
+        tf, family, variant, train, normalization, job_seed, global_batch, lambda: counter.epoch
     )
-    total_steps = settings["epochs"] * steps_per_epoch(tf, batches, variant, settings["batch_size"])
-    optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
-        learning_rate=learning_rate_schedule(tf, settings, total_steps),
-        global_clipnorm=settings["clip_global_norm"],
-    )
-    if hasattr(family, "compile_model"):  # compressive families own their rate-distortion loss
-        family.compile_model(model, optimizer)
-    else:
-        loss = reconstruction_loss(tf, settings, normalization, input_shape)
-        model.compile(optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")])
+    total_steps = settings["epochs"] * steps_per_epoch(tf, batches, variant, global_batch)
+    with distribution.strategy.scope():
+        model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
+        factor = learning_rate_factor(settings["replica_learning_rate_scaling"], distribution.replicas)
+        optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
+            learning_rate=learning_rate_schedule(tf, settings, total_steps, factor),
+            global_clipnorm=settings["clip_global_norm"],
+        )
+        if hasattr(family, "compile_model"):  # compressive families own their rate-distortion loss
+            family.compile_model(model, optimizer)
+        else:
+            loss = reconstruction_loss(tf, settings, normalization, input_shape)
+            model.compile(
+                optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")]
+            )
 
     # Whole small images validate 256 at a time; patches at the training batch size, so that
     # validation needs no more memory than training (256 patches of 256x256 would take gigabytes).
-    val_batch = settings["batch_size"] if variant.preprocessing.get("patches") else 256
+    val_batch = global_batch if variant.preprocessing.get("patches") else 256
     val_batches = (
         training_data(tf, family, variant, val, normalization, job_seed + 1, val_batch, None)
         if len(val)
@@ -246,17 +257,28 @@ def train_variant(
     out_dir.mkdir(parents=True, exist_ok=True)
     if checkpoint_dir:
         work = Path(checkpoint_dir)
-        claim_state_folder(
-            work, training_fingerprint(variant, job_seed, dataset), CHECKPOINT_ENTRIES, _log_line
-        )
+        if not distribution.multi_worker:  # a multi-worker job's launcher claimed it (train_job)
+            claim_state_folder(
+                work,
+                training_fingerprint(variant, job_seed, dataset, placement),
+                CHECKPOINT_ENTRIES,
+                _log_line,
+            )
+    elif distribution.multi_worker:
+        raise ValueError("a multi-worker training job needs a checkpoint folder all its workers share")
     else:
         work = Path(tempfile.mkdtemp(prefix=".train.", dir=out_dir))
+    # Every worker keeps the backup (Keras gives the others private folders inside it); the
+    # chief alone logs epochs and writes the history.
+    chief_only = [
+        tf.keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
+        _epoch_logger(tf, settings["epochs"]),
+    ]
     callbacks = [
         counter.callback(tf),
         tf.keras.callbacks.BackupAndRestore(str(work / "backup")),
         tf.keras.callbacks.TerminateOnNaN(),
-        tf.keras.callbacks.CSVLogger(str(work / "history.csv"), append=True),
-        _epoch_logger(tf, settings["epochs"]),
+        *(chief_only if distribution.chief else []),
         *(callbacks or []),
     ]
     if settings["early_stopping_patience"]:
@@ -268,14 +290,26 @@ def train_variant(
             )
         )
     started = time.perf_counter()
-    model.fit(batches, epochs=settings["epochs"], validation_data=val_batches, callbacks=callbacks, verbose=0)
+    model.fit(
+        distribution.prepare(batches),
+        epochs=settings["epochs"],
+        validation_data=distribution.prepare(val_batches),
+        callbacks=callbacks,
+        verbose=0,
+    )
     seconds = time.perf_counter() - started
+    # Read on every worker: the metrics' totals are summed over the workers as they are read (a
+    # collective), which a worker that had already left would leave the chief waiting on.
+    weights = model.get_weights()
+    if not distribution.chief:
+        return None
     table = _history_table(work / "history.csv")
     if (
         not np.isfinite(table.drop(columns="epoch").to_numpy(dtype=float)).all()
-        or not np.isfinite([w.numpy().sum() for w in model.weights]).all()
+        or not np.isfinite([w.sum() for w in weights]).all()
     ):
-        shutil.rmtree(work, ignore_errors=True)
+        if not distribution.multi_worker:
+            shutil.rmtree(work, ignore_errors=True)
         raise TrainingDiverged(
             f"{variant.id}: the loss became NaN or infinite at epoch {int(table['epoch'].iloc[-1])}; "
             "no model was written (lower training.learning_rate?)"
@@ -285,6 +319,14 @@ def train_variant(
 
     # Ratios and latent shapes are stated for the dataset's image size (the patch size if it varies).
     card_shape = data_shape if train.same_size else input_shape
+    steps = int(model.optimizer.iterations.numpy())
+    if distribution.kind != "default":
+        # Exported from a plain copy: the SavedModel and the range-coding tables are then those
+        # of a model trained on one device (no distributed variables, no collectives).
+        model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
+        model.set_weights(weights)
+        # Keras saves a model only once it has been called (that fixes its input signature).
+        model(tf.zeros([1, *(d or 64 for d in input_shape)]), training=False)
     if hasattr(model, "prepare_for_compression"):
         model.prepare_for_compression()
     card = {
@@ -310,7 +352,8 @@ def train_variant(
         "parameter_count": int(model.count_params()),
         "nominal_compression_ratio": family.nominal_ratio(variant.params, card_shape),
         "latent_shape": list(family.latent_shape(variant.params, card_shape)),
-        "steps": int(model.optimizer.iterations.numpy()),
+        "steps": steps,
+        "distribution": {**distribution.describe(), "global_batch_size": global_batch},
         "epochs_run": int(table["epoch"].iloc[-1]),
         "training_seconds": round(seconds, 3),
         "hardware": _hardware(tf),
@@ -326,22 +369,60 @@ def train_variant(
         tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
     with atomic_path(out_dir / "model") as tmp:
         model.save(tmp, include_optimizer=False)
-    shutil.rmtree(work, ignore_errors=True)
+    if not distribution.multi_worker:  # the launcher removes it once every worker has stopped
+        shutil.rmtree(work, ignore_errors=True)
     return card
 
 
 # What a training job keeps in its checkpoint folder (besides runtime.FINGERPRINT_FILE).
-CHECKPOINT_ENTRIES = {"backup", "history.csv"}
+WORKERS_SPEC = "workers.json"
+CHECKPOINT_ENTRIES = {"backup", "history.csv", WORKERS_SPEC}
 
 
-def training_fingerprint(variant: Variant, job_seed: int, dataset: PreparedDataset) -> dict[str, Any]:
+def train_job(
+    variant: Variant,
+    dataset_path: str | Path,
+    seed: int,
+    threads: int,
+    out_dir: str | Path,
+    checkpoint_dir: str | Path,
+    placement: Placement,
+) -> dict[str, Any]:
+    """A workflow training job: trained here, or, when `placement` asks for several workers, by
+    that many SLURM tasks of this job (srun), which share `checkpoint_dir`. Returns the card."""
+    dataset = PreparedDataset.load(dataset_path)
+    if placement.workers == 1:
+        return train_variant(variant, dataset, seed, threads, out_dir, checkpoint_dir, placement=placement)
+    work = Path(checkpoint_dir)
+    fingerprint = training_fingerprint(variant, derived_seed(seed, "train", variant.id), dataset, placement)
+    claim_state_folder(work, fingerprint, CHECKPOINT_ENTRIES, _log_line)
+    spec = {
+        "variant": dataclasses.asdict(variant),
+        "dataset": str(Path(dataset_path).resolve()),
+        "seed": seed,
+        "threads": threads,
+        "out_dir": str(Path(out_dir).resolve()),
+        "checkpoint_dir": str(work.resolve()),
+        "placement": dataclasses.asdict(placement),
+    }
+    launch_workers(spec, placement, threads, work / WORKERS_SPEC)
+    card = json.loads((Path(out_dir) / "model.json").read_text())
+    shutil.rmtree(work, ignore_errors=True)
+    return card
+
+
+def training_fingerprint(
+    variant: Variant, job_seed: int, dataset: PreparedDataset, placement: Placement
+) -> dict[str, Any]:
     """Everything that defines a training run: the variant (family, params, training settings,
-    preprocessing, dataset name, grid point), its seed, and the data it sees. A checkpoint
-    recorded under another fingerprint is discarded rather than resumed."""
+    preprocessing, dataset name, grid point), its seed, the data it sees, and its replicas (they
+    set the global batch). A checkpoint recorded under another fingerprint is discarded rather
+    than resumed."""
     return {
         "variant": dataclasses.asdict(variant),
         "seed": job_seed,
         "dataset": {"content_sha256": dataset.content_digest(), "channels": dataset.meta.get("channels")},
+        "placement": dataclasses.asdict(placement),
     }
 
 

@@ -21,11 +21,11 @@ rule train:
         **plan.cluster_resources(RESOURCES["train"]),
         mem_mb=RESOURCES["train"]["mem_mb"],
         runtime=RESOURCES["train"]["runtime"],
-        gpu=RESOURCES["train"]["gpu"],
     params:
         variant=variant_record,
         seed=config["seed"],
         checkpoint_dir=lambda wildcards: plan.checkpoint_dir(wildcards.variant),
+        placement=plan.training_placement(RESOURCES["train"]),
     script:
         "../scripts/train_model.py"
 
@@ -44,10 +44,11 @@ rule train_classifier:
         TRAIN_ENV
     threads: RESOURCES["train"]["threads"]
     resources:
-        **plan.cluster_resources(RESOURCES["train"]),
+        **plan.cluster_resources(
+            {**RESOURCES["train"], "nodes": 1, "tasks_per_node": 1}
+        ),
         mem_mb=RESOURCES["train"]["mem_mb"],
         runtime=RESOURCES["train"]["runtime"],
-        gpu=RESOURCES["train"]["gpu"],
     params:
         options=lambda wildcards: CLASSIFIERS[wildcards.dataset],
         seed=config["seed"],

@@ -16,7 +16,6 @@ rule tune_outer_fold:
         **plan.cluster_resources(RESOURCES["tune"]),
         mem_mb=RESOURCES["tune"]["mem_mb"],
         runtime=RESOURCES["tune"]["runtime"],
-        gpu=RESOURCES["tune"]["gpu"],
     params:
         study=lambda wildcards: STUDIES[wildcards.study],
         variant=lambda wildcards: dataclasses.asdict(VARIANTS[wildcards.study]),

@@ -131,12 +131,25 @@ class CompressiveAutoencoder(tf.keras.Model):
             tracker.update_state(value)
         return {m.name: m.result() for m in trackers}
 
+    def minimize(self, tape, loss) -> None:
+        """One optimizer step on a loss averaged over this replica's share of the batch.
+
+        A tf.distribute strategy sums the replicas' gradients, so each is divided by their count:
+        N replicas then step as one device does on the whole global batch (Keras's compiled
+        losses are scaled the same way).
+        """
+        variables = self.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            gradients = [g / replicas for g in gradients]
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+
     def train_step(self, data):
         x = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
             loss, bpp, mse = self(x, training=True)
-        variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        self.minimize(tape, loss)
         return self._step_metrics(loss, bpp, mse)
 
     def test_step(self, data):

@@ -169,8 +169,7 @@ class SlimCAE(CompressiveAutoencoder):
         x = data[0] if isinstance(data, tuple) else data
         with tf.GradientTape() as tape:
             loss, stats = self(x, training=True)
-        variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
+        self.minimize(tape, loss)
         return self._record(loss, stats)
 
     def test_step(self, data):
