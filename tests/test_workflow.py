@@ -211,7 +211,7 @@ def test_a_configfile_stands_alone_instead_of_inheriting_config_yaml(tmp_path):
     result = snakemake(repo, tmp_path, "-n", "--cores", "1", configfile=preset)
     out = result.stdout + result.stderr
     assert result.returncode == 0, out[-4000:]
-    assert "results/datasets/train-photos/prepared" in out and "results/datasets/kodak/prepared" in out
+    assert "results/datasets/clic/prepared" in out and "results/datasets/kodak/prepared" in out
     assert "results/datasets/digits" not in out and "train_classifier" not in out
     assert "jpeg-photos" not in out and "dense-digits" not in out
     # --config still applies on top of the file given.

@@ -271,6 +271,15 @@ class ScaleHyperprior(CompressiveAutoencoder):
     def _indexes(self, z_hat, y_shape):
         return self.hyper_synthesis_transform(z_hat)[:, : y_shape[0], : y_shape[1], :]
 
+    def _coding_indexes(self, z_hat, y_shape):
+        """The scale indexes the encoder and decoder must agree on to the last bit: each selects a
+        range-coding table, and an index rounded the other way on the other side desynchronises
+        the decoder (the most reported failure of learned codecs: a file encoded on a GPU that does
+        not decode on a CPU). Computed on the CPU on both sides, from z_hat, which is integer-valued
+        and so identical on every device; the GPU's cuDNN/TF32 convolutions never enter them."""
+        with tf.device("/CPU:0"):
+            return self._indexes(z_hat, y_shape)
+
     def quantized_reconstruction(self, image_uint8):
         x = self.to_unit(image_uint8)
         y_hat = self.entropy_model.quantize(self.analysis_transform(x))  # location 0: plain rounding
@@ -284,7 +293,7 @@ class ScaleHyperprior(CompressiveAutoencoder):
         y_shape, z_shape = tf.shape(y)[1:-1], tf.shape(z)[1:-1]
         z_hat = self.side_entropy_model.quantize(z)
         side_string = self.side_entropy_model.compress(z)
-        string = self.entropy_model.compress(y, self._indexes(z_hat, y_shape))
+        string = self.entropy_model.compress(y, self._coding_indexes(z_hat, y_shape))
         return string, side_string, tf.shape(x)[1:-1], y_shape, z_shape
 
     @tf.function(
@@ -298,7 +307,7 @@ class ScaleHyperprior(CompressiveAutoencoder):
     )
     def decompress(self, string, side_string, x_shape, y_shape, z_shape):
         z_hat = self.side_entropy_model.decompress(side_string, z_shape)
-        y_hat = self.entropy_model.decompress(string, self._indexes(z_hat, y_shape))
+        y_hat = self.entropy_model.decompress(string, self._coding_indexes(z_hat, y_shape))
         return self.to_uint8(self.synthesis_transform(y_hat), x_shape)
 
 
