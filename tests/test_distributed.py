@@ -24,7 +24,7 @@ from aecompress.plan import all_variants
 from aecompress.runtime import import_tensorflow
 from aecompress.training import train_variant
 
-experiment, replicas, out = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+experiment, placement, out = json.loads(sys.argv[1]), Placement(**json.loads(sys.argv[2])), sys.argv[3]
 checkpoints = sys.argv[4] if len(sys.argv) > 4 else None
 tf = import_tensorflow(1)
 source = "bundled-photos" if "patches" in experiment.get("preprocessing", {}) else "sklearn-digits"
@@ -40,10 +40,14 @@ class Keep(tf.keras.callbacks.Callback):
         weights["after"] = [w.numpy() for w in self.model.trainable_weights]
 
 card = train_variant(variant, prepare_dataset(config["datasets"]["data"], seed=0), seed=3, threads=1,
-                     out_dir=out, checkpoint_dir=checkpoints, placement=Placement(cpu_replicas=replicas),
-                     callbacks=[Keep()])
-np.savez(out + "/weights.npz", *weights["before"], *weights["after"])
+                     out_dir=out, checkpoint_dir=checkpoints, placement=placement, callbacks=[Keep()])
+if card is not None:  # the chief
+    np.savez(out + "/weights.npz", *weights["before"], *weights["after"])
 """
+
+
+def mirrored(replicas: int) -> str:
+    return json.dumps({"cpu_replicas": replicas})
 
 
 def train(tmp_path, name, experiment, replicas, per_replica_batch, *extra, timeout=300):
@@ -51,7 +55,7 @@ def train(tmp_path, name, experiment, replicas, per_replica_batch, *extra, timeo
     experiment = json.loads(json.dumps(experiment))
     experiment["training"]["batch_size"] = per_replica_batch
     out = tmp_path / name
-    run = [sys.executable, "-c", RUN, json.dumps(experiment), str(replicas), str(out), *extra]
+    run = [sys.executable, "-c", RUN, json.dumps(experiment), mirrored(replicas), str(out), *extra]
     result = subprocess.run(run, capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-4000:]
     with np.load(out / "weights.npz") as saved:
@@ -121,7 +125,15 @@ def test_a_killed_mirrored_job_resumes_from_its_last_epoch(tmp_path):
     experiment = json.loads(json.dumps(DENSE))
     experiment["training"].update(epochs=12, batch_size=8, learning_rate=0.001)
     checkpoints = tmp_path / "checkpoints"
-    run = [sys.executable, "-c", RUN, json.dumps(experiment), "2", str(tmp_path / "two"), str(checkpoints)]
+    run = [
+        sys.executable,
+        "-c",
+        RUN,
+        json.dumps(experiment),
+        mirrored(2),
+        str(tmp_path / "two"),
+        str(checkpoints),
+    ]
     process = subprocess.Popen(run, stderr=subprocess.DEVNULL)
     history = checkpoints / "history.csv"
     deadline = time.monotonic() + 240
@@ -137,6 +149,72 @@ def test_a_killed_mirrored_job_resumes_from_its_last_epoch(tmp_path):
     assert "resuming from the state a killed run of the same settings left" in log
     first = int(next(line for line in log.splitlines() if line.startswith("epoch ")).split()[1].split("/")[0])
     assert first > 1 and card["epochs_run"] == 12 and card["distribution"]["replicas"] == 2
+
+
+def free_ports(count: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("127.0.0.1", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def start_workers(experiment, out, checkpoints, ports, logs):
+    """Two MultiWorkerMirroredStrategy workers on this machine (TF_CONFIG, as any launcher sets it)."""
+    import os
+
+    workers = [f"localhost:{port}" for port in ports]
+    processes = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        environment = {**os.environ, "TF_CONFIG": json.dumps(config)}
+        placement = json.dumps({"tasks_per_node": 2})
+        run = [sys.executable, "-c", RUN, json.dumps(experiment), placement, str(out), str(checkpoints)]
+        with open(logs / f"worker{index}.log", "a") as log:
+            processes.append(subprocess.Popen(run, env=environment, stdout=log, stderr=subprocess.STDOUT))
+    return processes
+
+
+def test_killed_multi_worker_training_resumes_on_every_worker(tmp_path):
+    """Both workers SIGKILLed after 2 epochs, then started again: each restores the last epoch
+    (the chief from the shared folder, the other from its own copy inside it) and they finish
+    the run together; only the chief writes the model."""
+    import time
+
+    experiment = json.loads(json.dumps(DENSE))
+    experiment["training"].update(epochs=10, batch_size=8, learning_rate=0.001)
+    out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    processes = start_workers(experiment, out, checkpoints, free_ports(2), tmp_path)
+    history = checkpoints / "history.csv"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+        if history.exists() and len(history.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.1)
+    for process in processes:
+        process.kill()
+        process.wait()
+    assert not (out / "model.json").exists(), (tmp_path / "worker0.log").read_text()[-3000:]
+
+    with open(tmp_path / "worker0.log", "a") as log:
+        log.write("--- started again ---\n")
+    processes = start_workers(experiment, out, checkpoints, free_ports(2), tmp_path)
+    assert [p.wait(timeout=300) for p in processes] == [0, 0], (tmp_path / "worker1.log").read_text()[-3000:]
+    chief_log = (tmp_path / "worker0.log").read_text().split("--- started again ---")[1]
+    epochs = [
+        int(line.split()[1].split("/")[0]) for line in chief_log.splitlines() if line.startswith("epoch ")
+    ]
+    restarted_at = epochs[0]
+    assert restarted_at > 1 and epochs[-1] == 10
+    card = json.loads((out / "model.json").read_text())
+    assert card["epochs_run"] == 10
+    assert card["distribution"] == {"strategy": "multi-worker", "replicas": 2, "global_batch_size": 16}
+    assert "epoch " not in (tmp_path / "worker1.log").read_text()  # the chief alone logs epochs
 
 
 def test_a_checkpoint_of_another_placement_is_not_resumed(tmp_path):
