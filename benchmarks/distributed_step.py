@@ -32,15 +32,27 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build(tf, strategy, filters: int, size: int):
+def build(tf, strategy, args):
+    from aecompress.config import validate_config
     from aecompress.models import get_family
     from aecompress.preprocessing import Normalization
 
-    family = get_family("factorized-prior").implementation()
+    params = {"num_filters": args.filters, "lmbda": 0.01}
+    if args.family == "hyperprior":
+        params["latent_filters"] = args.latent_filters
+    patches = {"patches": {"size": args.patch}}
+    experiment = {
+        "name": "b",
+        "family": args.family,
+        "dataset": "d",
+        "params": params,
+        "preprocessing": patches,
+    }
+    config = validate_config({"datasets": {"d": {"source": "bundled-photos"}}, "experiments": [experiment]})
+    params = config["experiments"][0]["params"]  # with the family's defaults
+    family = get_family(args.family).implementation()
     with strategy.scope():
-        model = family.build_model(
-            {"num_filters": filters, "lmbda": 0.01}, (size, size, 3), Normalization("unit"), {}
-        )
+        model = family.build_model(params, (args.patch, args.patch, 3), Normalization("unit"), {})
         family.compile_model(model, tf.keras.optimizers.Adam(1e-4))
     return model
 
@@ -57,7 +69,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--family", choices=["factorized-prior", "hyperprior"], default="factorized-prior")
     parser.add_argument("--filters", type=int, default=128)
+    parser.add_argument("--latent-filters", type=int, default=192, help="hyperprior only")
     parser.add_argument("--patch", type=int, default=256)
     parser.add_argument("--batch", type=int, default=8, help="global batch")
     parser.add_argument("--threads", type=int, default=2)
@@ -72,8 +86,8 @@ def main() -> None:
     tf.keras.utils.set_random_seed(0)
     batch = tf.constant(np.random.default_rng(0).random((args.batch, args.patch, args.patch, 3), np.float32))
     models = {
-        "one device": build(tf, tf.distribute.get_strategy(), args.filters, args.patch),
-        "2 replicas": build(tf, mirrored, args.filters, args.patch),
+        "one device": build(tf, tf.distribute.get_strategy(), args),
+        "2 replicas": build(tf, mirrored, args),
     }
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(args.rounds):

@@ -1,5 +1,7 @@
 """The codec interface: round trips on odd sizes, rates from file sizes, and damaged files refused."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -58,7 +60,7 @@ def test_damaged_or_foreign_files_raise_the_documented_error():
         codec.decode(bytes(flipped), "flipped.aec")
     with pytest.raises(ContainerError, match="not an aecompress file"):
         codec.decode(b"\x89PNG\r\n\x1a\n" + bytes(64), "photo.png")
-    with pytest.raises(ContainerError, match="trailing bytes"):
+    with pytest.raises(ContainerError, match="checksum mismatch: .* trailing bytes"):
         codec.decode(data + b"\0")
     with pytest.raises(
         ContainerError, match="written by 'jpeg_quality-75'.*not by this codec 'jpeg_quality-50'"
@@ -69,10 +71,66 @@ def test_damaged_or_foreign_files_raise_the_documented_error():
 
 
 def test_container_counts_every_header_byte():
-    data = pack("m", b"\0" * 16, (3, 5, 1), [b"abc", b"de"])
+    data = pack("hyperprior", None, bytes(range(16)), (3, 5, 1), [b"abc", b"de"])
     header, payloads = unpack(data)
     assert payloads == [b"abc", b"de"] and header.size == len(data) - 5
-    assert header.size == 4 + 1 + 1 + 1 + 16 + 4 + 4 + 1 + 1 + 2 * 4 + 4
+    # marker, method/channels/count, height, width, 8-byte model id, the first length, CRC-32
+    assert header.size == 1 + 1 + 1 + 1 + 8 + 1 + 4
+    assert (header.kind, header.point, header.model_hash, header.method) == (
+        "hyperprior",
+        None,
+        bytes(range(8)),
+        "hyperprior",
+    )
+
+
+def test_an_8x8_file_has_16_bytes_of_overhead_and_each_field_reads_back():
+    """Version 1 spent about 80 bytes (10.1 bits per pixel of an 8x8 digit) on the header."""
+    header, _ = unpack(pack("latent", None, b"\1" * 8, (8, 8, 1), [b"\0" * 4]))
+    assert header.size == 16 and header.version == 2
+    big = pack("slimcae", 192, b"\2" * 8, (2048, 1536, 3), [b"s" * 300, b"z" * 70000, b"w"])
+    header, payloads = unpack(big)
+    assert (header.height, header.width, header.channels, header.method) == (
+        2048,
+        1536,
+        3,
+        "slimcae_width-192",
+    )
+    assert [len(p) for p in payloads] == [300, 70000, 1] and header.size == 1 + 1 + 2 + 2 + 2 + 8 + 2 + 3 + 4
+    header, _ = unpack(pack("pca", 0.1, b"\3" * 8, (8, 8, 3), [b"x"]))
+    assert header.method == "pca_step-0.1" and header.point == pytest.approx(0.1)
+    header, _ = unpack(pack("jpeg", 75, b"\4" * 8, (1, 1, 1), [b"x"]))
+    assert header.method == "jpeg_quality-75"
+    with pytest.raises(ValueError, match="unknown method 'mp3'"):
+        pack("mp3", None, b"\0" * 8, (8, 8, 1), [b"x"])
+    with pytest.raises(ValueError, match="'jpeg' needs operating point"):
+        pack("jpeg", None, b"\0" * 8, (8, 8, 1), [b"x"])
+
+
+def test_a_file_of_an_unknown_method_id_is_refused():
+    import struct
+    import zlib
+
+    data = bytearray(pack("latent", None, b"\1" * 8, (8, 8, 1), [b"\0" * 4]))
+    data[1] = 15 << 4 | (data[1] & 0x0F)  # an id no aecompress has assigned
+    data[-4:] = struct.pack("<I", zlib.crc32(bytes(data[:-4])))
+    with pytest.raises(ContainerError, match="unknown method id 15"):
+        unpack(bytes(data))
+
+
+def test_a_version_1_file_still_decodes():
+    """Written by aecompress before format 2 (tests/data, JPEG quality 50 of a 12x20 image)."""
+    data_dir = Path(__file__).parent / "data"
+    data = (data_dir / "version-1-jpeg-quality-50.aec").read_bytes()
+    header, _ = unpack(data)
+    assert header.version == 1 and header.method == "jpeg_quality-50" and len(header.model_hash) == 16
+    decoded = classical_codec("jpeg", 50).decode(data)
+    np.testing.assert_array_equal(decoded, np.load(data_dir / "version-1-jpeg-quality-50.npy"))
+    with pytest.raises(
+        ContainerError, match="written by 'jpeg_quality-50'.*not by this codec 'jpeg_quality-75'"
+    ):
+        classical_codec("jpeg", 75).decode(data)
+    assert header.size == 55 and unpack(classical_codec("jpeg", 50).encode(decoded))[0].size == 17
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +181,7 @@ def test_a_file_of_another_model_with_the_same_name_is_refused(trained_models):
     assert codec.method == twin.method == "tiny-factorized-prior"
     data = codec.encode(smooth_image(40, 56, 3))
     with pytest.raises(
-        ContainerError, match=r"model [0-9a-f]{32}\), not by this codec 'tiny-factorized-prior'"
+        ContainerError, match=r"model [0-9a-f]{16}\), not by this codec 'tiny-factorized-prior'"
     ):
         twin.decode(data, "theirs.aec")
 
@@ -146,7 +204,7 @@ def test_a_crafted_shape_the_payload_cannot_hold_is_refused_before_decoding(
             trained_models[family], {"width": 4} if family == "slimcae" else None
         )
     header, payloads = unpack(codec.encode(smooth_image(40, 56, 3)))
-    crafted = pack(header.method, header.model_hash, (9000, 9000, 3), payloads)
+    crafted = pack(header.kind, header.point, header.model_hash, (9000, 9000, 3), payloads)
     expected = "JPEG payload is 56x40" if family == "jpeg" else "the header's image shape needs at least"
     with pytest.raises(ContainerError, match=f"crafted.aec: .*{expected}"):
         codec.decode(crafted, "crafted.aec")

@@ -145,6 +145,6 @@ def test_a_crafted_shape_the_latent_payload_cannot_hold_is_refused(tf, coded_mod
         pytest.skip("a fixed-size model refuses any other size outright (previous test)")
     codec = LatentCodec.from_model_dir(folder / "model")
     header, payloads = unpack(codec.encode(RNG.integers(0, 256, train_shape, dtype=np.uint8)))
-    crafted = pack(header.method, header.model_hash, (3000, 3000, train_shape[2]), payloads)
+    crafted = pack(header.kind, header.point, header.model_hash, (3000, 3000, train_shape[2]), payloads)
     with pytest.raises(ContainerError, match="crafted.aec: .*the header's image shape needs at least"):
         codec.decode(crafted, "crafted.aec")

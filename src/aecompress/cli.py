@@ -104,10 +104,11 @@ def decompress(args) -> None:
     _check_output(args.output, args.force)
     data = _read_input(args.input, max_file_bytes(args.max_pixels))
     header, _ = unpack(data, str(args.input), max_pixels=args.max_pixels)
-    image = _codec(args, header.method).decode(data, str(args.input), max_pixels=args.max_pixels)
+    codec = _codec(args, header.method)
+    image = codec.decode(data, str(args.input), max_pixels=args.max_pixels)
     picture = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
     _write_output(args.output, args.force, lambda tmp: picture.save(tmp, format="PNG"))
-    print(f"{args.output}: {header.width}x{header.height}x{header.channels} decoded by {header.method}")
+    print(f"{args.output}: {header.width}x{header.height}x{header.channels} decoded by {codec.method}")
 
 
 def evaluate(args) -> None:

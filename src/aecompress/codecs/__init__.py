@@ -24,6 +24,8 @@ class Codec(ABC):
     """Encode a uint8 (H, W, C) image, C in {1, 3}, to bytes; decode them to the same shape."""
 
     method: str  # the codec and its operating point, e.g. "jpeg_quality-75"
+    kind: str  # its method id in the file (container.METHODS)
+    point: float | None = None  # its operating point in the file (quality, width, step), if any
 
     @abstractmethod
     def identity(self) -> bytes:
@@ -47,16 +49,25 @@ class Codec(ABC):
 
     def encode(self, image: np.ndarray) -> bytes:
         image = _checked_image(image)
-        return pack(self.method, self.identity(), image.shape, self.encode_payloads(image))
+        return pack(self.kind, self.point, self.identity(), image.shape, self.encode_payloads(image))
+
+    def wrote(self, header: Header) -> bool:
+        """Whether a file with this header was written by this codec (the same method, operating
+        point and model)."""
+        if header.version == 1:
+            return header.method == self.method and header.model_hash == self.identity()
+        same_point = header.point == (None if self.point is None else float(np.float32(self.point)))
+        return header.kind == self.kind and same_point and header.model_hash == self.identity()[:8]
 
     def decode(
         self, data: bytes, source: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS
     ) -> np.ndarray:
         header, payloads = unpack(data, source, max_pixels)
-        if header.method != self.method or header.model_hash != self.identity():
+        if not self.wrote(header):
+            model = self.identity()[: len(header.model_hash)].hex()
             raise ContainerError(
                 f"{source}: written by '{header.method}' (model {header.model_hash.hex()}), "
-                f"not by this codec '{self.method}' (model {self.identity().hex()})"
+                f"not by this codec '{self.method}' (model {model})"
             )
         try:
             self.check_capacity(payloads, header)
@@ -104,6 +115,7 @@ class PillowCodec(Codec):
             raise ValueError(f"quality must be 0..100, got {quality}")
         self.quality = int(quality)
         self.method = f"{self.name}_quality-{self.quality}"
+        self.kind, self.point = self.name, self.quality
 
     def save_options(self) -> dict:
         return {}

@@ -1,15 +1,23 @@
 """The one file format every aecompress codec writes: a small header around the payloads.
 
-Layout (little-endian):
+Version 2 (written since format 2; little-endian varints are unsigned LEB128, at most 5 bytes):
 
-    magic      4 bytes  b"AECF"
-    version    1 byte   FORMAT_VERSION
-    method     1 byte length + UTF-8 name of the codec and operating point (e.g. "jpeg_quality-75")
-    model      16 bytes first 16 bytes of the SHA-256 of the codec's identity (model weights, settings)
-    height     4 bytes, width 4 bytes, channels 1 byte: the image the decoder must return
-    payloads   1 byte count, then a 4-byte length per payload
-    crc32      4 bytes over everything before it and the payloads
-    payload bytes, concatenated
+    marker     1 byte   0xAE
+    byte 1     4 bits method id (METHODS: the codec's kind), 1 bit channels (0: grey, 1: RGB),
+               1 bit reserved (0), 2 bits payload count - 1 (1..4 payloads)
+    point      the operating point, for methods that have one: a varint quality (jpeg, webp,
+               avif) or width (slimcae), a float32 quantization step (pca)
+    height     varint, width varint
+    model      8 bytes: the first 8 bytes of the SHA-256 of the codec's identity (its weights
+               and settings): tells the models of one method apart
+    lengths    a varint per payload but the last (the last runs to the checksum)
+    payloads   concatenated
+    crc32      4 bytes over everything before it
+
+For an 8x8 grey image coded by a model: 16 bytes of overhead (10.1 of 10.4 bits per pixel
+in version 1, whose header named the method in full and carried a 16-byte hash). Version 1
+files (magic b"AECF", then version 1, the method's name, a 16-byte hash, fixed-width sizes and
+a CRC after the header) still decode.
 
 A truncated, corrupted or foreign file fails with a ContainerError that says what is wrong;
 the header is counted in the rate (bits per pixel) and also reported on its own. The CRC and
@@ -26,10 +34,17 @@ from dataclasses import dataclass
 
 from aecompress.images import DEFAULT_MAX_PIXELS
 
-MAGIC = b"AECF"
-FORMAT_VERSION = 1
-_FIXED = struct.Struct("<4sBB")  # magic, version, method length
-_SHAPE = struct.Struct("<16sIIBB")  # model hash, height, width, channels, payload count
+MARKER = 0xAE
+FORMAT_VERSION = 2
+# The method ids of version 2, in order from 1 (never renumber: files carry them).
+METHODS = ("jpeg", "webp", "avif", "pca", "latent", "factorized-prior", "hyperprior", "slimcae")
+QUALITY_POINT = {"jpeg": "quality", "webp": "quality", "avif": "quality", "slimcae": "width", "pca": "step"}
+MAX_PAYLOADS = 4
+MODEL_ID_BYTES = 8
+
+MAGIC_V1 = b"AECF"
+_FIXED = struct.Struct("<4sBB")  # version 1: magic, version, method length
+_SHAPE = struct.Struct("<16sIIBB")  # version 1: model hash, height, width, channels, payload count
 _CRC = struct.Struct("<I")
 
 
@@ -39,33 +54,78 @@ class ContainerError(ValueError):
 
 @dataclass(frozen=True)
 class Header:
+    """What a file says about itself. `method` is a readable label (version 2: the method and
+    its operating point, e.g. "jpeg_quality-75"; version 1: the name the file carried)."""
+
     method: str
-    model_hash: bytes
+    model_hash: bytes  # 8 bytes (version 2) or 16 (version 1)
     height: int
     width: int
     channels: int
     payload_lengths: tuple[int, ...]
-
-    @property
-    def size(self) -> int:
-        return (
-            _FIXED.size + len(self.method.encode()) + _SHAPE.size + 4 * len(self.payload_lengths) + _CRC.size
-        )
+    size: int  # bytes of the file that are not payload: the header and the checksum
+    version: int = FORMAT_VERSION
+    kind: str | None = None  # version 2: the method id's name
+    point: float | None = None  # version 2: the operating point, for methods that have one
 
 
-def pack(method: str, model_hash: bytes, shape: tuple[int, int, int], payloads: list[bytes]) -> bytes:
-    name = method.encode()
-    if len(name) > 255 or len(payloads) > 255 or len(model_hash) != 16:
-        raise ValueError("pack: method name and payload count must fit one byte; model hash is 16 bytes")
-    height, width, channels = shape
-    head = (
-        _FIXED.pack(MAGIC, FORMAT_VERSION, len(name))
-        + name
-        + _SHAPE.pack(model_hash, height, width, channels, len(payloads))
-        + b"".join(struct.pack("<I", len(p)) for p in payloads)
+def method_label(kind: str, point: float | None) -> str:
+    """ "jpeg_quality-75", "slimcae_width-96", "pca_step-8", "hyperprior": how a file names its method."""
+    if kind not in QUALITY_POINT:
+        return kind
+    return (
+        f"{kind}_{QUALITY_POINT[kind]}-{point:g}"
+        if kind == "pca"
+        else f"{kind}_{QUALITY_POINT[kind]}-{int(point)}"
     )
-    body = b"".join(payloads)
-    return head + _CRC.pack(zlib.crc32(head + body)) + body
+
+
+def _varint(value: int) -> bytes:
+    if value < 0:
+        raise ValueError(f"varints are unsigned, got {value}")
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _read_varint(data: bytes, offset: int, source: str) -> tuple[int, int]:
+    value = 0
+    for i in range(5):  # 35 bits at most: nothing in a header is larger
+        if offset + i >= len(data):
+            raise ContainerError(f"{source}: truncated inside the header")
+        byte = data[offset + i]
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            return value, offset + i + 1
+    raise ContainerError(f"{source}: a header number runs over 5 bytes: not an aecompress file")
+
+
+def pack(
+    kind: str, point: float | None, model_id: bytes, shape: tuple[int, int, int], payloads: list[bytes]
+) -> bytes:
+    """A version-2 file: `kind` one of METHODS, `point` its operating point (None if it has none)."""
+    if kind not in METHODS:
+        raise ValueError(f"pack: unknown method '{kind}' (known: {', '.join(METHODS)})")
+    if not 1 <= len(payloads) <= MAX_PAYLOADS or len(model_id) < MODEL_ID_BYTES:
+        raise ValueError(f"pack: 1..{MAX_PAYLOADS} payloads and a model id of {MODEL_ID_BYTES} bytes")
+    if (point is None) != (kind not in QUALITY_POINT):
+        raise ValueError(f"pack: '{kind}' {'needs' if point is None else 'takes no'} operating point")
+    height, width, channels = shape
+    if channels not in (1, 3):
+        raise ValueError(f"pack: 1 or 3 channels, got {channels}")
+    flags = (METHODS.index(kind) + 1) << 4 | (channels == 3) << 3 | (len(payloads) - 1)
+    head = bytes([MARKER, flags])
+    if kind == "pca":
+        head += struct.pack("<f", point)
+    elif point is not None:
+        head += _varint(int(point))
+    head += _varint(height) + _varint(width) + model_id[:MODEL_ID_BYTES]
+    head += b"".join(_varint(len(p)) for p in payloads[:-1])
+    body = head + b"".join(payloads)
+    return body + _CRC.pack(zlib.crc32(body))
 
 
 def max_file_bytes(max_pixels: int) -> int:
@@ -77,16 +137,81 @@ def max_file_bytes(max_pixels: int) -> int:
 def unpack(
     data: bytes, source: str = "<bytes>", max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> tuple[Header, list[bytes]]:
-    """Parse and verify a file; `source` names it in errors. A declared image of more than
-    `max_pixels` pixels is refused (None: no limit)."""
+    """Parse and verify a file (version 2 or 1); `source` names it in errors. A declared image of
+    more than `max_pixels` pixels is refused (None: no limit)."""
     data = bytes(data)
+    if data[:1] == bytes([MARKER]):
+        header, payloads = _unpack_v2(data, source)
+    elif data[:4] == MAGIC_V1:
+        header, payloads = _unpack_v1(data, source)
+    else:
+        raise ContainerError(
+            f"{source}: not an aecompress file (starts with {data[:4]!r}, expected 0xAE or {MAGIC_V1!r})"
+        )
+    if max_pixels is not None and header.height * header.width > max_pixels:
+        raise ContainerError(
+            f"{source}: declares a {header.width}x{header.height} image ({header.width * header.height:,} "
+            f"pixels), more than the limit of {max_pixels:,} (--max-pixels / max_image_pixels); refused "
+            "before decoding"
+        )
+    return header, payloads
+
+
+def _unpack_v2(data: bytes, source: str) -> tuple[Header, list[bytes]]:
+    if len(data) < 2 + 2 + MODEL_ID_BYTES + _CRC.size:
+        raise ContainerError(f"{source}: truncated inside the header ({len(data)} bytes)")
+    if zlib.crc32(data[:-4]) != _CRC.unpack_from(data, len(data) - 4)[0]:
+        raise ContainerError(
+            f"{source}: checksum mismatch: the file is corrupted, truncated or has trailing bytes"
+        )
+    flags = data[1]
+    method_id, channels, count = flags >> 4, 3 if flags & 0x08 else 1, (flags & 0x03) + 1
+    if not 1 <= method_id <= len(METHODS) or flags & 0x04:
+        raise ContainerError(
+            f"{source}: unknown method id {method_id} (this aecompress knows 1..{len(METHODS)})"
+        )
+    kind = METHODS[method_id - 1]
+    offset, point = 2, None
+    if kind == "pca":
+        if len(data) < offset + 4:
+            raise ContainerError(f"{source}: truncated inside the header")
+        (point,) = struct.unpack_from("<f", data, offset)
+        offset += 4
+    elif kind in QUALITY_POINT:
+        point, offset = _read_varint(data, offset, source)
+    height, offset = _read_varint(data, offset, source)
+    width, offset = _read_varint(data, offset, source)
+    model_id = data[offset : offset + MODEL_ID_BYTES]
+    offset += MODEL_ID_BYTES
+    lengths = []
+    for _ in range(count - 1):
+        length, offset = _read_varint(data, offset, source)
+        lengths.append(length)
+    end = len(data) - _CRC.size
+    if offset > end or offset + sum(lengths) > end:
+        raise ContainerError(f"{source}: truncated: the header announces more bytes than the file holds")
+    lengths.append(end - offset - sum(lengths))
+    if not (height and width):
+        raise ContainerError(f"{source}: invalid image shape {height}x{width}x{channels}")
+    header = Header(
+        method_label(kind, point), model_id, height, width, channels, tuple(lengths),
+        size=offset + _CRC.size, version=2, kind=kind, point=point,
+    )  # fmt: skip
+    payloads = []
+    for length in lengths:
+        payloads.append(data[offset : offset + length])
+        offset += length
+    return header, payloads
+
+
+def _unpack_v1(data: bytes, source: str) -> tuple[Header, list[bytes]]:
     if len(data) < _FIXED.size:
         raise ContainerError(f"{source}: {len(data)} bytes is too short for an aecompress file")
-    magic, version, name_length = _FIXED.unpack_from(data)
-    if magic != MAGIC:
-        raise ContainerError(f"{source}: not an aecompress file (starts with {magic!r}, expected {MAGIC!r})")
-    if version != FORMAT_VERSION:
-        raise ContainerError(f"{source}: format version {version}, this aecompress reads {FORMAT_VERSION}")
+    _, version, name_length = _FIXED.unpack_from(data)
+    if version != 1:
+        raise ContainerError(
+            f"{source}: format version {version}, this aecompress reads 1 and {FORMAT_VERSION}"
+        )
     offset = _FIXED.size
     if len(data) < offset + name_length + _SHAPE.size:
         raise ContainerError(f"{source}: truncated inside the header")
@@ -109,13 +234,9 @@ def unpack(
         raise ContainerError(f"{source}: checksum mismatch: the file is corrupted")
     if not (height and width and channels in (1, 3)):
         raise ContainerError(f"{source}: invalid image shape {height}x{width}x{channels}")
-    if max_pixels is not None and height * width > max_pixels:
-        raise ContainerError(
-            f"{source}: declares a {width}x{height} image ({width * height:,} pixels), more than the "
-            f"limit of {max_pixels:,} (--max-pixels / max_image_pixels); refused before decoding"
-        )
+    header = Header(method, model_hash, height, width, channels, tuple(lengths), size=offset, version=1)
     payloads = []
     for length in lengths:
         payloads.append(data[offset : offset + length])
         offset += length
-    return Header(method, model_hash, height, width, channels, tuple(lengths)), payloads
+    return header, payloads

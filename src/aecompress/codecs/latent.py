@@ -47,6 +47,7 @@ class LatentCodec(Codec):
         self.params = card["params"]
         self.normalization = Normalization.from_json(card["preprocessing"]["normalization"])
         self.method = card["variant"]
+        self.kind = "latent"
         self._identity = identity
 
     @classmethod

@@ -49,6 +49,7 @@ class CompressiveCodec(Codec):
             identity,
             width,
         )
+        self.kind, self.point = family, width
         suffix = f"_{width}" if family == "slimcae" else ""
         self._compress = getattr(model, f"compress{suffix}")
         self._decompress = getattr(model, f"decompress{suffix}")

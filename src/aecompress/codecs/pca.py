@@ -42,6 +42,7 @@ class PcaCodec(Codec):
         self.basis = np.asarray(arrays["components"], np.float64)
         self.prior = HistogramPrior.from_arrays(arrays, _step_key(step))
         self.method = f"{name}_step-{self.step:g}"
+        self.kind, self.point = "pca", self.step
         self._identity = settings_hash(self.method, digest.hex())
 
     @classmethod
