@@ -8,10 +8,12 @@ the training job compiles it, with `model.fit` over a dataset repeating one batc
 - ``2 replicas``: MirroredStrategy over the 2 logical CPU devices, 4 patches each, gradients
   all-reduced, the same global batch.
 
-Both share the same cores (logical devices share one thread pool), so the difference is the
-strategy's own cost: splitting the batch, running the replicas, the all-reduce and the merged
-update. Target: the 2-replica step within 10% of the one-device step. Rounds alternate the
-two, and the table shows the fastest and the median of each (this VM's speed drifts).
+Both use the same cores: one device runs each op on both threads; the 2 replicas run side by
+side with one thread each (distributed.make_distribution sizes the pools), as two GPUs would.
+The difference is the strategy's own cost: splitting the batch, running the replicas, the
+all-reduce and the merged update. Each timing runs in its own process. Target: the 2-replica
+step within 10% of the one-device step. Rounds alternate the two, and the table shows the
+fastest and the median of each (this VM's speed drifts).
 
     python benchmarks/distributed_step.py [--steps 20] [--rounds 3] [--filters 128] [--threads 2]
 
@@ -24,6 +26,8 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +69,17 @@ def seconds_per_step(tf, model, batch, steps: int) -> float:
     return (time.perf_counter() - started) / steps
 
 
+def time_one_path(args) -> float:
+    from aecompress.distributed import Placement, make_distribution
+    from aecompress.runtime import import_tensorflow
+
+    tf = import_tensorflow(args.threads)
+    strategy = make_distribution(tf, Placement(cpu_replicas=args.replicas)).strategy
+    tf.keras.utils.set_random_seed(0)
+    batch = tf.constant(np.random.default_rng(0).random((args.batch, args.patch, args.patch, 3), np.float32))
+    return seconds_per_step(tf, build(tf, strategy, args), batch, args.steps)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
@@ -76,23 +91,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="global batch")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/distributed_step.json")
+    parser.add_argument(
+        "--replicas", type=int, default=None, help=argparse.SUPPRESS
+    )  # one timing, in-process
     args = parser.parse_args()
+    if args.replicas:
+        print(json.dumps(time_one_path(args)))
+        return
 
-    from aecompress.distributed import Placement, make_distribution
-    from aecompress.runtime import import_tensorflow
-
-    tf = import_tensorflow(args.threads)
-    mirrored = make_distribution(tf, Placement(cpu_replicas=2)).strategy
-    tf.keras.utils.set_random_seed(0)
-    batch = tf.constant(np.random.default_rng(0).random((args.batch, args.patch, args.patch, 3), np.float32))
-    models = {
-        "one device": build(tf, tf.distribute.get_strategy(), args),
-        "2 replicas": build(tf, mirrored, args),
-    }
-    times: dict[str, list[float]] = {name: [] for name in models}
+    # Each timing in a fresh process: the 2-replica job sizes its thread pools for its replicas
+    # (distributed.make_distribution), which must not change the one-device timing.
+    times: dict[str, list[float]] = {"one device": [], "2 replicas": []}
     for _ in range(args.rounds):
-        for name, model in models.items():
-            times[name].append(seconds_per_step(tf, model, batch, args.steps))
+        for name, replicas in (("one device", 1), ("2 replicas", 2)):
+            command = [sys.executable, __file__, *sys.argv[1:], "--replicas", str(replicas)]
+            output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            times[name].append(json.loads(output.splitlines()[-1]))
 
     base_fastest, base_median = min(times["one device"]), statistics.median(times["one device"])
     rows = []

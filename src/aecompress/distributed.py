@@ -95,6 +95,11 @@ def make_distribution(tf, placement: Placement | None) -> Distribution:
         chief = task_type == "chief" or (task_type == "worker" and task_id == 0)
         return Distribution(tf, strategy, chief, "multi-worker")
     if placement.cpu_replicas > 1:
+        # The logical devices share the job's cores: each replica gets its share of the op
+        # threads, and the replicas run side by side (one inter-op thread each), as GPUs would.
+        threads = tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count() or 1
+        tf.config.threading.set_intra_op_parallelism_threads(max(1, threads // placement.cpu_replicas))
+        tf.config.threading.set_inter_op_parallelism_threads(placement.cpu_replicas)
         (cpu,) = tf.config.list_physical_devices("CPU")
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * placement.cpu_replicas
