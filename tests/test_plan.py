@@ -1,5 +1,7 @@
+import pytest
+
 from aecompress import plan
-from aecompress.config import validate_config
+from aecompress.config import ConfigError, validate_config
 
 
 def test_grid_expands_to_one_variant_per_combination(minimal_config):
@@ -98,3 +100,33 @@ def test_cluster_only_requests_are_passed_when_set(minimal_config):
     minimal_config["resources"] = {"train": {"gpu": 1, "gpu_model": "a100", "constraint": "ib"}}
     train = validate_config(minimal_config)["resources"]["train"]
     assert plan.cluster_resources(train) == {"gpu_model": "a100", "constraint": "ib", "gpu": 1}
+
+
+def test_more_test_sets_add_evaluations_not_trainings(minimal_config):
+    """`also_test_on`: each rate point is also evaluated on another test split; the variant (what
+    trains, and what a change re-trains) is the same with or without it."""
+    minimal_config["datasets"]["more"] = {"source": "sklearn-digits", "test_fraction": 1, "val_fraction": 0.0}
+    config = validate_config(minimal_config)
+    before = plan.all_variants(config)
+    config["experiments"][0]["also_test_on"] = ["more"]
+    assert plan.all_variants(config) == before
+    evaluations = plan.all_evaluations(config)
+    extra = {k: e for k, e in evaluations.items() if k.endswith("_on-more")}
+    assert len(extra) == len(before) and {e.dataset for e in extra.values()} == {"more"}
+    assert all(e.variant in before and e.coder == evaluations[e.variant].coder for e in extra.values())
+    assert "more" in plan.used_datasets(config)
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["nowhere"], "also_test_on: 'nowhere' is not a key of `datasets`"),
+        (["digits"], "also_test_on: 'digits' is already the experiment's test set"),
+        (["photos"], "also_test_on: 'photos' has 3 channels, the test set 'digits' 1"),
+    ],
+)
+def test_a_second_test_set_that_cannot_take_the_model_is_refused(minimal_config, names, message):
+    minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
+    minimal_config["experiments"][0]["also_test_on"] = names
+    with pytest.raises(ConfigError, match=message):
+        validate_config(minimal_config)

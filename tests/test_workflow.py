@@ -369,7 +369,8 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
         "experiments": [
             {"name": "fp", "family": "factorized-prior", "dataset": "photos", "test_dataset": "kodak",
              "params": {"num_filters": 8}, "grid": {"lmbda": [0.01]}, "preprocessing": {"patches": patches},
-             "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
+             "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001},
+             "also_test_on": ["photos"]},  # a second test set: the training photos' own test split
             {"name": "slim", "family": "slimcae", "dataset": "photos", "test_dataset": "kodak",
              "params": {"widths": [8, 4], "lambdas": [256, 64]}, "preprocessing": {"patches": patches},
              "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
@@ -383,7 +384,10 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
         p.parent.name: json.loads(p.read_text())
         for p in (tmp_path / "results/evaluation").glob("*/summary.json")
     }
-    assert set(summaries) == {"fp_lmbda-0.01", "slim_width-8", "slim_width-4"}
+    assert set(summaries) == {"fp_lmbda-0.01", "fp_lmbda-0.01_on-photos", "slim_width-8", "slim_width-4"}
+    second = summaries.pop("fp_lmbda-0.01_on-photos")  # the same model's files, on the other test set
+    assert second["dataset"] == "photos" and second["variant"] == "fp_lmbda-0.01" and second["n_images"] == 1
+    assert second["bpp"] > 0 and second["method"] == "fp_lmbda-0.01_on-photos"
     for summary in summaries.values():
         assert (
             summary["dataset"] == "kodak" and summary["trained_on"] == "photos" and summary["n_images"] == 2

@@ -152,6 +152,18 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 f"{where}.test_dataset: '{test_dataset}' has {_channels(config, test_dataset)} channels, the "
                 f"training dataset {_channels(config, experiment['dataset'])}; set `channels` on one of them"
             )
+        primary = test_dataset or experiment["dataset"]
+        for name in experiment["also_test_on"]:
+            if name not in config["datasets"]:
+                known = ", ".join(sorted(config["datasets"]))
+                problems.append(f"{where}.also_test_on: '{name}' is not a key of `datasets` (known: {known})")
+            elif name == primary:
+                problems.append(f"{where}.also_test_on: '{name}' is already the experiment's test set")
+            elif primary in config["datasets"] and _channels(config, name) != _channels(config, primary):
+                problems.append(
+                    f"{where}.also_test_on: '{name}' has {_channels(config, name)} channels, the test set "
+                    f"'{primary}' {_channels(config, primary)}"
+                )
         if experiment["training"]["mixed_precision"] and get_family(experiment["family"]).entropy_model:
             problems.append(
                 f"{where}.training.mixed_precision: not supported for compressive autoencoders "

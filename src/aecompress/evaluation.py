@@ -90,7 +90,8 @@ def _model_identity(card: dict[str, Any], evaluation: dict[str, Any] | None) -> 
         "variant": card["variant"],
         "family": card["family"],
         "experiment": card["experiment"],
-        "dataset": card.get("test_dataset", card["dataset"]),
+        # The evaluation's test set: the card's, or one of the experiment's `also_test_on`.
+        "dataset": (evaluation or {}).get("dataset") or card.get("test_dataset", card["dataset"]),
         "trained_on": card["dataset"],
         "operating_point": {**card["grid_values"], **((evaluation or {}).get("point") or {})},
         "params": card["params"],

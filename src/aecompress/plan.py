@@ -146,16 +146,21 @@ def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
     classifiers = {
         c["dataset"]: classifier_file(c["dataset"], "model") for c in config.get("classifiers", [])
     }
+    # More test sets per experiment: evaluations only, not part of a variant (a new test set
+    # must not re-train the model).
+    also_test_on = {e["name"]: e.get("also_test_on") or [] for e in config["experiments"]}
     out = {}
     for variant in all_variants(config).values():
         family = get_family(variant.family)
         coder = None if family.entropy_model else model_file(variant.id, "latent_coder.npz")
         for point in family.operating_points(variant.params):
             evaluation_id = f"{variant.id}_{_suffix(point)}" if point else variant.id
-            out[evaluation_id] = Evaluation(
-                evaluation_id, variant.id, point, variant.test_dataset, coder=coder,
-                classifier=classifiers.get(variant.test_dataset),
-            )  # fmt: skip
+            for dataset in (variant.test_dataset, *also_test_on.get(variant.experiment, [])):
+                extra = "" if dataset == variant.test_dataset else f"_on-{dataset}"
+                out[evaluation_id + extra] = Evaluation(
+                    evaluation_id + extra, variant.id, point, dataset, coder=coder,
+                    classifier=classifiers.get(dataset),
+                )  # fmt: skip
     for baseline in config.get("baselines", []):
         name, dataset = baseline["name"], baseline["dataset"]
         if baseline["codec"] == "pca":
@@ -178,6 +183,7 @@ def pca_fit_dataset(baseline: dict[str, Any]) -> str:
 def used_datasets(config: dict[str, Any]) -> list[str]:
     names = {e["dataset"] for e in config["experiments"]}
     names |= {e["test_dataset"] for e in config["experiments"] if e.get("test_dataset")}
+    names |= {name for e in config["experiments"] for name in e.get("also_test_on") or ()}
     names |= {pca_fit_dataset(b) for b in config.get("baselines", []) if b["codec"] == "pca"}
     names |= {c["dataset"] for c in config.get("classifiers", [])}
     return sorted(names | {b["dataset"] for b in config.get("baselines", [])})

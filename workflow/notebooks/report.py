@@ -58,6 +58,15 @@ def show(fig, name, caption):
 cards = {v["id"]: json.loads(Path(v["card"]).read_text()) for v in variants if "card" in v}
 summary_paths = [v["summary"] for v in variants]
 results = report.load_summaries(summary_paths)
+tested_on = dict(zip(results["method"], results["dataset"], strict=True))  # rate point -> its test set
+
+
+def on_own_test_set(rate_point):
+    """Not an evaluation on one of the experiment's `also_test_on` sets (a curve is drawn once)."""
+    card = cards[rate_point]
+    return tested_on.get(rate_point) == card.get("test_dataset", card["dataset"])
+
+
 bench = report.benchmark_table([p for paths in benchmarks.values() for p in paths])
 facts = {
     "evaluated rate points": len(variants),
@@ -421,7 +430,11 @@ else:
 # star is the test MSE of the decoded files, drawn only where the training loss is the MSE.
 
 # %%
-histories = {v["id"]: report.read_history(v["history"]) for v in variants if "history" in v}
+histories = {
+    v["id"]: report.read_history(v["history"])
+    for v in variants
+    if "history" in v and on_own_test_set(v["id"])
+}
 by_method = results.set_index("method")
 for experiment in sorted({c["experiment"] for c in cards.values()}):
     subset = {k: h for k, h in histories.items() if cards[k]["experiment"] == experiment}
@@ -608,13 +621,9 @@ else:
 
 
 # %%
-def test_dataset(card):
-    return card.get("test_dataset", card["dataset"])
-
-
-for dataset_name in sorted({test_dataset(c) for c in cards.values()}):
+for dataset_name in sorted({tested_on[k] for k in cards if k in tested_on}):
     chosen = sorted(
-        (v for v in variants if v["id"] in cards and test_dataset(cards[v["id"]]) == dataset_name),
+        (v for v in variants if v["id"] in cards and tested_on.get(v["id"]) == dataset_name),
         key=lambda v: -cards[v["id"]]["nominal_compression_ratio"],
     )
     samples = {
