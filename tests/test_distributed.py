@@ -119,9 +119,22 @@ def test_two_replicas_take_the_one_device_step_of_a_compressive_model(tmp_path, 
     assert decoded.shape == image.shape and decoded.dtype == np.uint8
 
 
-def test_a_killed_mirrored_job_resumes_from_its_last_epoch(tmp_path):
+def kill_after_two_epochs(processes, checkpoints):
+    """SIGKILL the job's processes (as a cluster's preemption) once 2 epochs are in its history."""
     import time
 
+    history = checkpoints / "history.csv"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
+        if history.exists() and len(history.read_text().splitlines()) >= 3:  # header + 2 epochs
+            break
+        time.sleep(0.1)
+    for process in processes:
+        process.kill()
+        process.wait()
+
+
+def test_a_killed_mirrored_job_resumes_from_its_last_epoch(tmp_path):
     experiment = json.loads(json.dumps(DENSE))
     experiment["training"].update(epochs=12, batch_size=8, learning_rate=0.001)
     checkpoints = tmp_path / "checkpoints"
@@ -134,15 +147,7 @@ def test_a_killed_mirrored_job_resumes_from_its_last_epoch(tmp_path):
         str(tmp_path / "two"),
         str(checkpoints),
     ]
-    process = subprocess.Popen(run, stderr=subprocess.DEVNULL)
-    history = checkpoints / "history.csv"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        if history.exists() and len(history.read_text().splitlines()) >= 3:  # 2 epochs kept
-            break
-        time.sleep(0.1)
-    process.kill()  # SIGKILL, as a cluster's preemption
-    process.wait()
+    kill_after_two_epochs([subprocess.Popen(run, stderr=subprocess.DEVNULL)], checkpoints)
     assert not (tmp_path / "two" / "model.json").exists(), "finished before it could be killed"
 
     card, _, _, log = train(tmp_path, "two", experiment, 2, 8, str(checkpoints))
@@ -183,22 +188,11 @@ def test_killed_multi_worker_training_resumes_on_every_worker(tmp_path):
     """Both workers SIGKILLed after 2 epochs, then started again: each restores the last epoch
     (the chief from the shared folder, the other from its own copy inside it) and they finish
     the run together; only the chief writes the model."""
-    import time
-
     experiment = json.loads(json.dumps(DENSE))
     experiment["training"].update(epochs=10, batch_size=8, learning_rate=0.001)
     out, checkpoints = tmp_path / "model", tmp_path / "checkpoints"
     checkpoints.mkdir()
-    processes = start_workers(experiment, out, checkpoints, free_ports(2), tmp_path)
-    history = checkpoints / "history.csv"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and all(p.poll() is None for p in processes):
-        if history.exists() and len(history.read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.1)
-    for process in processes:
-        process.kill()
-        process.wait()
+    kill_after_two_epochs(start_workers(experiment, out, checkpoints, free_ports(2), tmp_path), checkpoints)
     assert not (out / "model.json").exists(), (tmp_path / "worker0.log").read_text()[-3000:]
 
     with open(tmp_path / "worker0.log", "a") as log:

@@ -40,15 +40,6 @@ class Placement:
     def workers(self) -> int:
         return self.nodes * self.tasks_per_node
 
-    @classmethod
-    def from_resources(cls, resources: dict[str, Any]) -> Placement:
-        """The placement a rule's `resources.train` section asks for."""
-        return cls(
-            gpus=int(resources.get("gpu") or 0),
-            nodes=int(resources.get("nodes") or 1),
-            tasks_per_node=int(resources.get("tasks_per_node") or 1),
-        )
-
 
 class Distribution:
     """The strategy a job trains under, and whether this process writes the job's outputs."""
