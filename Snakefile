@@ -14,6 +14,7 @@ report: "workflow/report/workflow.rst"
 # On a cluster these run on the submit host: downloads need the network, the report is light.
 localrules:
     download,
+    report_manifest,
     report,
 
 

@@ -363,7 +363,7 @@ def plot(result: dict, figure: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from aecompress.report import plot_learning_curve
+    from aecompress.report.rate_distortion import plot_learning_curve
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     plot_learning_curve(result, axes)

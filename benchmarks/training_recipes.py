@@ -85,9 +85,9 @@ def run_workflow(config: dict, folder: Path, reuse: bool = False) -> tuple[pd.Da
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         sys.exit(f"the workflow in {folder} failed:\n{result.stderr[-3000:]}")
-    from aecompress.report import load_summaries
+    from aecompress.report.results import load_summaries
 
-    summaries = sorted(str(p) for p in (folder / "results/evaluation").glob("*/summary.json"))
+    summaries = sorted(str(p) for p in (folder / "results/evaluation").glob("*/*/summary.json"))
     return load_summaries(summaries), time.perf_counter() - started
 
 
@@ -115,9 +115,9 @@ def main() -> None:
     config = recipes_config(args.recipes, args.steps, args.lambdas, args.ablation_lambda, args.kodak_images)
     results, seconds = run_workflow(config, args.workdir, args.reuse)
     learned = results[results["kind"] == "learned"].copy()
-    learned["recipe"] = learned["experiment"].str.removeprefix("bls2017-")
+    learned["recipe"] = learned["curve"].str.removeprefix("bls2017-")
     learned["rd_cost"] = learned["bpp"] + learned["param_lmbda"] * 255.0**2 * learned["mse"]
-    jpeg = results[results["family"] == "jpeg"]
+    jpeg = results[results["codec"] == "jpeg"]
     table = learned.sort_values(["param_lmbda", "rd_cost"])[
         ["recipe", "param_lmbda", "bpp", "psnr", "ms_ssim", "rd_cost"]
     ]

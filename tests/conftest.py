@@ -68,3 +68,21 @@ def pytest_collection_modifyitems(config, items):
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each module keeps its own order
+
+
+def evaluate_trained(model_dir, dataset, out_dir, samples=1, coding=None, seed=0, name="test"):
+    """One trained model's evaluation job on `dataset`'s test split, as the workflow runs it (a
+    model trained without a rate gets its latent coder fitted first, from `coding`); returns the
+    summary and the rate point's folder."""
+    from aecompress.evaluation import evaluate_job
+
+    job = {
+        "variant": name,
+        "evaluations": [{"id": name, "point": {}, "dataset": "test"}],
+        "fits_latent_coder": coding is not None,
+    }
+    (summary,) = evaluate_job(
+        job, {"test": dataset}, 2, out_dir, samples, model=model_dir, train_dataset=dataset,
+        latent_coding=coding, seed=seed,
+    )  # fmt: skip
+    return summary, Path(out_dir) / name

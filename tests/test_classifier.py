@@ -46,23 +46,36 @@ def test_accuracy_scores_by_hand():
 
 
 def test_evaluation_scores_a_variant_with_the_classifier(tf, digits_classifier, tmp_path):
-    """A PCA baseline through evaluate_baseline: accuracy, ratio and predictions per image."""
+    """A PCA baseline's evaluation job: accuracy, ratio and predictions per image."""
+    from dataclasses import asdict
+
     from aecompress.codecs.pca import fit_pca
-    from aecompress.evaluation import evaluate_baseline
+    from aecompress.config import validate_config
+    from aecompress.evaluation import evaluate_job
+    from aecompress.plan import evaluation_jobs
 
     dataset, out, card = digits_classifier
     fit_pca(
         "pca-digits", "digits", dataset.splits["train"], 8, 12, [16.0], 10000, 0.5, 0, tmp_path / "pca.npz"
     )
-    evaluation = {"point": {"step": 16.0}, "codec": "pca", "baseline": "pca-digits", "dataset": "digits"}
-    summary = evaluate_baseline(
-        evaluation, dataset, 2, tmp_path / "eval", 2, tmp_path / "pca.npz", out / "model"
-    )
+    baseline = {"name": "pca-digits", "codec": "pca", "dataset": "digits", "pca": {"steps": [16.0]}}
+    config = validate_config(
+        {"datasets": {"digits": {"source": "sklearn-digits"}}, "baselines": [baseline],
+         "experiments": [{"name": "d", "family": "dense", "dataset": "digits"}],
+         "classifiers": [{"dataset": "digits"}]}
+    )  # fmt: skip
+    job = evaluation_jobs(config)["pca-digits"]
+    assert job.evaluations[0].classifier == "results/classifiers/digits/model"
+    (summary,) = evaluate_job(
+        asdict(job), {"digits": dataset}, 2, tmp_path / "eval", 2, classifiers={"digits": out / "model"},
+        fitted=tmp_path / "pca.npz", baseline=config["baselines"][0],
+    )  # fmt: skip
     classification = summary["classification"]
     assert classification["accuracy_original"] == pytest.approx(card["test_accuracy"])
     assert 0.5 < classification["accuracy_ratio"] <= 1.05 and summary["bpp"] > 0
-    per_image = pd.read_csv(tmp_path / "eval" / "per_image.csv")
+    per_image = pd.read_csv(tmp_path / "eval" / "pca-digits_step-16" / "per_image.csv")
     assert classification["accuracy_reconstructed"] == pytest.approx(
         (per_image["predicted"] == per_image["label"]).mean()
     )
-    assert summary["method"] == "pca-digits_step-16" and summary["trained_on"] == "digits"
+    assert summary["id"] == "pca-digits_step-16" and summary["trained_on"] == "digits"
+    assert (summary["curve"], summary["kind"], summary["codec"]) == ("pca-digits", "classical", "pca")

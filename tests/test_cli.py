@@ -107,23 +107,42 @@ def test_a_dense_autoencoder_and_a_pca_baseline_code_a_users_png(tf, tmp_path, p
 
     in_process = {
         "--model": LatentCodec.from_model_dir(tmp_path / "d" / "model"),
-        "--pca": PcaCodec.from_file(tmp_path / "pca.npz", 8.0),
+        "--fitted": PcaCodec.from_file(tmp_path / "pca.npz", 8.0),
     }
-    for codec in (["--model", str(tmp_path / "d" / "model")], ["--pca", str(tmp_path / "pca.npz")]):
+    for codec in (["--model", str(tmp_path / "d" / "model")], ["--fitted", str(tmp_path / "pca.npz")]):
         coded, back = tmp_path / f"x{codec[0]}.aec", tmp_path / f"x{codec[0]}.png"
-        options = codec + (["--step", "8"] if codec[0] == "--pca" else [])
+        options = codec + (["--codec", "pca", "--step", "8"] if codec[0] == "--fitted" else [])
         assert main(["compress", str(path), str(coded), *options]) == 0
-        assert main(["decompress", str(coded), str(back), *codec]) == 0  # the step is read from the file
+        # The codec and its step are read from the file; only the fitted file is named.
+        assert main(["decompress", str(coded), str(back), *codec]) == 0
         decoded = np.asarray(Image.open(back))
         decoded = decoded[:, :, None] if decoded.ndim == 2 else decoded
         # The same pixels as the codec decodes in this process, from the same bytes.
         expected = in_process[codec[0]].decode(coded.read_bytes())
         np.testing.assert_array_equal(decoded, expected)
     # PCA keeps 16 of 192 components at step 8 of a smooth image: well above a floor.
-    assert psnr_8bit(image, np.asarray(Image.open(tmp_path / "x--pca.png"))) > 25
+    assert psnr_8bit(image, np.asarray(Image.open(tmp_path / "x--fitted.png"))) > 25
     assert "pca-mine_step-8" in capsys.readouterr().out
-    assert main(["compress", str(path), str(tmp_path / "y.aec"), "--pca", str(tmp_path / "pca.npz")]) == 2
-    assert "--pca needs --step" in capsys.readouterr().err
+    pca = ["--codec", "pca", "--fitted", str(tmp_path / "pca.npz")]
+    assert main(["compress", str(path), str(tmp_path / "y.aec"), *pca]) == 2
+    assert "--codec pca needs --step" in capsys.readouterr().err
+    assert main(["compress", str(path), str(tmp_path / "y.aec"), "--codec", "pca", "--step", "8"]) == 2
+    assert "--codec pca needs --fitted" in capsys.readouterr().err
+
+
+def test_every_registered_codec_is_a_cli_codec_under_its_own_point_name(tmp_path, capsys):
+    """JPEG 2000 came as one module and one registry line: the CLI knows it and its --ratio."""
+    y, x = np.mgrid[0:160, 0:192]
+    image = np.stack([(x * 3) % 256, (y * 5) % 256, (x * y // 64) % 256], axis=-1).astype(np.uint8)
+    path = tmp_path / "photo.png"
+    Image.fromarray(image).save(path)
+    coded, back = tmp_path / "p.aec", tmp_path / "p.png"
+    assert main(["compress", str(path), str(coded), "--codec", "jpeg2000", "--ratio", "40"]) == 0
+    assert main(["decompress", str(coded), str(back)]) == 0  # codec and ratio from the header
+    assert "decoded by jpeg2000_ratio-40" in capsys.readouterr().out
+    bpp = 8 * coded.stat().st_size / (image.shape[0] * image.shape[1])
+    assert bpp == pytest.approx(8 * image.shape[2] / 40, rel=0.15)  # OpenJPEG's ratio: raw / coded
+    assert np.asarray(Image.open(back)).shape == image.shape
 
 
 @pytest.mark.parametrize("force", [False, True])

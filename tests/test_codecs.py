@@ -300,3 +300,20 @@ def test_pca_refuses_what_it_was_not_fitted_for(pca_files):
     other = PcaCodec.from_file(pca_files["all"], 16)
     with pytest.raises(ContainerError, match="not by this codec"):
         other.decode(PcaCodec.from_file(pca_files["all"], 4).encode(smooth_image(16, 16, 3)))
+
+
+def test_every_registered_codec_is_one_module_with_a_unique_method_id():
+    from aecompress.codecs.container import LEARNED_METHODS, METHOD_IDS
+    from aecompress.codecs.registry import REGISTRY, baseline_codec
+
+    ids = [method_id for method_id, _, _ in METHOD_IDS.values()]
+    assert len(ids) == len(set(ids)) and all(1 <= i <= 15 for i in ids)  # 4 bits in the file
+    assert not set(REGISTRY) & set(LEARNED_METHODS)
+    for name, entry in REGISTRY.items():
+        spec = baseline_codec(name)
+        assert spec.name == name and entry.module == f"aecompress.codecs.{name}"
+        if spec.available() and spec.fitted_file is None:
+            point = spec.default_point
+            codec = spec.build(point)
+            header, _ = unpack(codec.encode(np.zeros((16, 16, 3), np.uint8)))
+            assert (header.kind, header.point) == (name, pytest.approx(point))

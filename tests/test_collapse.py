@@ -95,14 +95,13 @@ def digits(tmp_path_factory):
 
 
 def _train_and_evaluate(variant, dataset, out):
-    from aecompress.codecs.latent import fit_latent_coder
-    from aecompress.evaluation import evaluate_variant
+    from conftest import evaluate_trained
+
     from aecompress.training import train_variant
 
     card = train_variant(variant, dataset, seed=0, threads=2, out_dir=out)
     coding = {"bits": 8, "step": None, "fit_images": 500, "smoothing": 0.5}
-    fit_latent_coder(out / "model", dataset, coding, 0, 2, out / "latent_coder.npz")
-    summary = evaluate_variant(out / "model", out / "model.json", dataset, 2, out / "eval", samples=1)
+    summary, _ = evaluate_trained(out / "model", dataset, out / "eval", 1, coding, name="point")
     return card, summary
 
 
@@ -123,4 +122,5 @@ def test_a_learning_model_passes_and_a_frozen_one_is_flagged_in_log_card_and_sum
     assert summary["collapse"]["collapsed"] and "trivial predictor" in summary["collapse"]["reason"]
     assert "may have collapsed" in card["trivial_predictor"]["warning"]
     assert "frozen: WARNING: the model may have collapsed" in capfd.readouterr().err
-    assert json.loads((tmp_path / "frozen" / "eval" / "summary.json").read_text())["collapse"]["collapsed"]
+    written = json.loads((tmp_path / "frozen" / "eval" / "point" / "summary.json").read_text())
+    assert written["collapse"]["collapsed"]

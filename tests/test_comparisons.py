@@ -9,8 +9,8 @@ from aecompress.comparisons import bd_metrics, bd_table, matching_quality, overl
 
 def curve(rates, psnr, name="m", family="x", dataset="d"):
     return pd.DataFrame(
-        {"bpp": rates, "psnr": psnr, "ms_ssim": np.linspace(0.9, 0.99, len(rates)), "experiment": name,
-         "family": family, "dataset": dataset}
+        {"bpp": rates, "psnr": psnr, "ms_ssim": np.linspace(0.9, 0.99, len(rates)), "curve": name,
+         "codec": family, "dataset": dataset}
     )  # fmt: skip
 
 

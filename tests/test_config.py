@@ -251,3 +251,11 @@ def test_a_folder_of_mixed_sizes_fails_at_validation_for_a_family_that_needs_one
     minimal_config["datasets"]["mine"]["path"] = str(same)
     minimal_config["experiments"][0]["params"] = {}
     validate_config(minimal_config)  # one size: a whole-image dense model is fine
+
+
+def test_a_partly_given_object_keeps_its_own_defaults_for_the_rest(minimal_config):
+    """`resources.train: {threads: 1}` must not fall back to the generic job defaults (2 GB, 30 min)
+    for what it does not name, but keep train's (4 GB, 60 min)."""
+    minimal_config["resources"] = {"train": {"threads": 1}}
+    train = validate_config(minimal_config)["resources"]["train"]
+    assert (train["threads"], train["mem_mb"], train["runtime"]) == (1, 4000, 60)

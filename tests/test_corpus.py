@@ -197,10 +197,11 @@ def test_the_epoch_is_read_when_the_first_batch_is_asked_for_not_when_the_iterat
 
 
 def test_a_compressive_model_trains_on_a_streamed_folder_and_codes_its_test_photos(tmp_path, monkeypatch):
+    from conftest import evaluate_trained
+
     import aecompress.training as training
     from aecompress.config import validate_config
     from aecompress.datasets import prepare_dataset
-    from aecompress.evaluation import evaluate_variant
     from aecompress.plan import all_variants
     from aecompress.training import train_variant
 
@@ -252,7 +253,6 @@ def test_a_compressive_model_trains_on_a_streamed_folder_and_codes_its_test_phot
     # Validation patches go through the model at the training batch size: no more memory than training.
     assert batch_sizes == {"training": 4, "validation": 4}
     assert card["epochs_run"] == 2 and card["image_shape"] == [72, 80, 3]  # one size, read from the index
-    summary = evaluate_variant(tmp_path / "m" / "model", tmp_path / "m" / "model.json", dataset, 2,
-                               tmp_path / "eval", samples=1)  # fmt: skip
+    summary, _ = evaluate_trained(tmp_path / "m" / "model", dataset, tmp_path / "eval")
     assert summary["n_images"] == 2 and summary["bpp"] > 0 and summary["metrics"]["psnr"] > 5
     assert summary["collapse"]["trivial_predictor"].startswith("the per-channel mean")

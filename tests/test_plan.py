@@ -40,6 +40,11 @@ def test_default_config_targets(repo):
     assert len(benchmarks["train"]) == 16 and len(benchmarks["prepare_dataset"]) == 2
     files = plan.report_variant_files(list(plan.all_evaluations(config).values()))
     assert files[0]["summary"].endswith("/summary.json")
+    # One evaluation job per curve: a variant's points, or all the operating points of a baseline.
+    jobs = plan.evaluation_jobs(config)
+    assert len(jobs) == 16 + 3 and len(benchmarks["evaluate"]) == len(jobs)
+    assert [len(jobs[b].evaluations) for b in ("jpeg-photos", "webp-photos", "pca-photos")] == [7, 7, 5]
+    assert sum(job.fits_latent_coder for job in jobs.values()) == 14  # all but the factorized priors
 
 
 def test_a_slimcae_variant_is_evaluated_once_per_width(minimal_config):
@@ -59,9 +64,13 @@ def test_a_slimcae_variant_is_evaluated_once_per_width(minimal_config):
         "slim_width-32": {"width": 32},
         "slim_width-16": {"width": 16},
     }
-    assert plan.job_benchmarks(validate_config(minimal_config))["evaluate"][-1].endswith(
-        "evaluate/slim_width-16.tsv"
+    job = plan.evaluation_jobs(validate_config(minimal_config))["slim"]
+    assert [e.id for e in job.evaluations] == ["slim_width-32", "slim_width-16"]  # one job, both widths
+    assert plan.evaluation_file(job.evaluations[1], "summary.json") == (
+        "results/evaluation/slim/slim_width-16/summary.json"
     )
+    assert not job.fits_latent_coder
+    assert plan.job_benchmarks(validate_config(minimal_config))["evaluate"][-1].endswith("evaluate/slim.tsv")
 
 
 def test_baselines_fitted_coders_and_classifiers_become_inputs(minimal_config):
@@ -80,17 +89,18 @@ def test_baselines_fitted_coders_and_classifiers_become_inputs(minimal_config):
         "pca-kodak_step-8": {"step": 8.0},
         "pca-kodak_step-2.5": {"step": 2.5},
     }
-    assert {e.coder for e in pca.values()} == {"results/baselines/pca-kodak/pca.npz"}
+    jobs = plan.evaluation_jobs(config)
+    assert jobs["pca-kodak"].fitted == "results/baselines/pca-kodak/pca.npz"
     assert all(e.classifier is None for e in pca.values())  # Kodak has no classifier
     jpeg = evaluations["jpeg-digits_quality-50"]
-    assert jpeg.coder is None and jpeg.classifier == "results/classifiers/digits/model"
+    assert jobs["jpeg-digits"].fitted is None and jpeg.classifier == "results/classifiers/digits/model"
     dense = evaluations["dense_latent_units-2"]
-    assert dense.coder == "results/models/dense_latent_units-2/latent_coder.npz"
+    assert jobs["dense_latent_units-2"].fits_latent_coder and dense.job == "dense_latent_units-2"
     assert dense.classifier == "results/classifiers/digits/model"
     assert plan.used_datasets(config) == ["digits", "kodak", "photos"]  # photos: PCA's fit dataset
     benchmarks = plan.job_benchmarks(config)
-    assert benchmarks["fit_pca"] == ["results/benchmarks/fit_pca/pca-kodak.tsv"]
-    assert len(benchmarks["fit_latent_coder"]) == 2 and len(benchmarks["train_classifier"]) == 1
+    assert benchmarks["fit_baseline"] == ["results/benchmarks/fit_baseline/pca-kodak/pca.npz.tsv"]
+    assert len(benchmarks["evaluate"]) == 4 and len(benchmarks["train_classifier"]) == 1
 
 
 def test_cluster_only_requests_are_passed_when_set(minimal_config):
@@ -113,7 +123,9 @@ def test_more_test_sets_add_evaluations_not_trainings(minimal_config):
     evaluations = plan.all_evaluations(config)
     extra = {k: e for k, e in evaluations.items() if k.endswith("_on-more")}
     assert len(extra) == len(before) and {e.dataset for e in extra.values()} == {"more"}
-    assert all(e.variant in before and e.coder == evaluations[e.variant].coder for e in extra.values())
+    # In the variant's own job: its model is loaded and its latent coder fitted once for both sets.
+    assert all(e.variant in before and e.job == e.variant for e in extra.values())
+    assert len(plan.evaluation_jobs(config)) == len(before)
     assert "more" in plan.used_datasets(config)
 
 
@@ -129,4 +141,25 @@ def test_a_second_test_set_that_cannot_take_the_model_is_refused(minimal_config,
     minimal_config["datasets"]["photos"] = {"source": "bundled-photos"}
     minimal_config["experiments"][0]["also_test_on"] = names
     with pytest.raises(ConfigError, match=message):
+        validate_config(minimal_config)
+
+
+def test_a_registered_codec_is_a_baseline_by_its_name_with_its_own_settings(minimal_config):
+    """codecs.registry is the one list: JPEG 2000 (one module and one registry line) gets its config
+    block, its operating points and its evaluation ids with nothing else changed."""
+    minimal_config["baselines"] = [
+        {"name": "j2k-digits", "codec": "jpeg2000", "dataset": "digits", "jpeg2000": {"ratios": [12, 48.5]}}
+    ]
+    config = validate_config(minimal_config)
+    job = plan.evaluation_jobs(config)["j2k-digits"]
+    assert [(e.id, e.point) for e in job.evaluations] == [
+        ("j2k-digits_ratio-48.5", {"ratio": 48.5}),
+        ("j2k-digits_ratio-12", {"ratio": 12.0}),
+    ]
+    assert job.fitted is None and plan.fitted_baselines(config) == {}
+    minimal_config["baselines"][0]["jpeg2000"] = {"ratios": [0.5]}
+    with pytest.raises(ConfigError, match=r"baselines\[0\]\.jpeg2000\.ratios\[0\]"):
+        validate_config(minimal_config)
+    minimal_config["baselines"][0]["codec"] = "mp3"
+    with pytest.raises(ConfigError, match="baselines.0..codec.*'jpeg', 'webp', 'avif', 'pca', 'jpeg2000'"):
         validate_config(minimal_config)

@@ -45,7 +45,7 @@ def test_a_bad_file_names_the_key(tmp_path):
 def _mnist_results(values: dict[tuple[int, bool], float], collapsed=()) -> pd.DataFrame:
     return pd.DataFrame(
         [
-            {"method": f"d_latent_units-{h}_use_bias-{b}", "experiment": "d", "param_latent_units": h,
+            {"method": f"d_latent_units-{h}_use_bias-{b}", "curve": "d", "param_latent_units": h,
              "param_use_bias": b, "float_latent_mse": v, "mse": v, "collapsed": (h, b) in collapsed}
             for (h, b), v in values.items()
         ]
@@ -81,7 +81,7 @@ def test_the_stl10_claims_compare_settings_across_experiments():
     seed = seed_results.load(FOLDER / "stl10-linear-latent.yaml")
     run = pd.DataFrame(
         [
-            {"method": f"{n}_{d}", "experiment": n, "param_dropout": d, "normalization": n, "mse": m}
+            {"method": f"{n}_{d}", "curve": n, "param_dropout": d, "normalization": n, "mse": m}
             for n, d, m in [("unit", 0.0, 0.010), ("unit", 0.2, 0.008), ("standardize", 0.0, 0.012),
                             ("standardize", 0.2, 0.009)]
         ]

@@ -5,11 +5,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import evaluate_trained
 
-from aecompress.codecs.latent import fit_latent_coder
 from aecompress.config import validate_config
 from aecompress.datasets import prepare_dataset
-from aecompress.evaluation import evaluate_variant
 from aecompress.plan import all_variants
 from aecompress.training import train_variant
 
@@ -39,10 +38,7 @@ def _run(setup, seed, name):
     out = root / name
     card = train_variant(variant, dataset, seed=seed, threads=2, out_dir=out / "model")
     coding = {"bits": 8, "step": None, "fit_images": 5000, "smoothing": 0.5}  # the config's defaults
-    fit_latent_coder(out / "model" / "model", dataset, coding, seed, 2, out / "model" / "latent_coder.npz")
-    summary = evaluate_variant(
-        out / "model" / "model", out / "model" / "model.json", dataset, 2, out / "eval", samples=2
-    )
+    summary, _ = evaluate_trained(out / "model" / "model", dataset, out / "eval", 2, coding, seed, "point")
     return card, summary, out
 
 
@@ -66,7 +62,7 @@ def test_same_seed_gives_the_same_model_and_metrics(setup):
 
 def test_evaluation_outputs_share_one_schema(setup):
     _, summary, out = _run(setup, 11, "schema")
-    per_image = pd.read_csv(out / "eval" / "per_image.csv")
+    per_image = pd.read_csv(out / "eval" / "point" / "per_image.csv")
     assert len(per_image) == summary["n_images"] == 359
     assert {"image", "label", "mse", "psnr", "ssim", "ms_ssim", "ms_ssim_scales"} <= set(per_image.columns)
     assert summary["metrics"]["mse"] == pytest.approx(per_image["mse"].mean())
@@ -79,15 +75,14 @@ def test_evaluation_outputs_share_one_schema(setup):
     assert 0.8 < summary["real_over_estimated_bits"] < 1.6  # a few bits per image: the coder's tail counts
     assert summary["coding"]["quantizer"].startswith("uniform, 256 levels")
     assert summary["unquantized_metrics"]["mse"] <= summary["metrics"]["mse"] * 1.05
-    assert json.loads((out / "eval" / "summary.json").read_text()) == summary
-    with np.load(out / "eval" / "samples.npz") as samples:
+    assert json.loads((out / "eval" / "point" / "summary.json").read_text()) == summary
+    with np.load(out / "eval" / "point" / "samples.npz") as samples:
         assert samples["reconstruction_0"].shape == (8, 8, 1)
         assert samples["reconstruction_0"].dtype == np.uint8
 
 
 RESUMABLE = """
 import sys
-from aecompress.codecs.latent import fit_latent_coder
 from aecompress.config import validate_config
 from aecompress.datasets import prepare_dataset
 from aecompress.plan import all_variants

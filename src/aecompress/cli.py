@@ -2,12 +2,14 @@
 
     aecompress compress photo.png photo.aec --model results/models/factorized-photos_lmbda-0.04/model
     aecompress compress photo.png photo.aec --codec jpeg --quality 75
-    aecompress compress photo.png photo.aec --pca results/baselines/pca-photos/pca.npz --step 8
-    aecompress decompress photo.aec photo-decoded.png [--model ... | --pca ...]   (JPEG/WebP need neither)
+    aecompress compress photo.png photo.aec --codec jpeg2000 --ratio 48
+    aecompress compress photo.png photo.aec --codec pca --fitted results/baselines/pca-photos/pca.npz --step 8
+    aecompress decompress photo.aec photo-decoded.png [--model ... | --fitted ...]   (JPEG/WebP need neither)
     aecompress evaluate kodim*.png --codec webp --quality 50 [--json results.json]
 
-Any trained model works: compressive AEs through their range coder, the other families through
-their quantized latent (latent_coder.npz beside the model). A SlimCAE model takes `--width`.
+Every codec of codecs.registry works by its name (its operating point under its own option name),
+and any trained model: compressive AEs through their range coder, the other families through their
+quantized latent (the latent coder the workflow's evaluation job fitted). A SlimCAE takes `--width`.
 Errors name the file and exit with status 2.
 
 Nothing a user owns is deleted or replaced silently: an existing output file needs `--force`, an
@@ -24,30 +26,49 @@ import sys
 from pathlib import Path
 
 
-def _codec(args, header_method: str | None = None):
-    from aecompress.codecs import classical_codec
+def _codec(args, header=None):
+    """The codec the options name; for decompress, what the file's header says fills in the rest
+    (a classical codec and its operating point need no option at all)."""
+    from aecompress.codecs.registry import REGISTRY, baseline_codec, registered
 
+    kind, point = _header_method(header)
     if args.model:
         from aecompress.codecs.learned import learned_codec
 
-        width = getattr(args, "width", None)
-        if width is None and header_method and (match := re.search(r"_width-(\d+)$", header_method)):
-            width = int(match.group(1))
-        return learned_codec(args.model, {"width": width} if width else None)
-    if getattr(args, "pca", None):
-        from aecompress.codecs.pca import PcaCodec
+        width = getattr(args, "width", None) or (int(point) if kind == "slimcae" else None)
+        return learned_codec(args.model, {"width": width} if width else None, getattr(args, "coder", None))
+    name = getattr(args, "codec", None) or (kind if kind in REGISTRY else None)
+    if name is None:
+        written_by = header.method if header is not None else "?"
+        raise ValueError(f"file written by '{written_by}': pass --model with the model that wrote it")
+    spec = baseline_codec(name)
+    point = args.point if getattr(args, "point", None) is not None else point if kind == name else None
+    point = spec.default_point if point is None else point
+    if point is None:
+        raise ValueError(f"--codec {name} needs --{registered(name).point} (its operating point)")
+    fitted = getattr(args, "fitted", None)
+    if spec.fitted_file and not fitted:
+        raise ValueError(f"--codec {name} needs --fitted (its {spec.fitted_file}: results/baselines/<name>/)")
+    return spec.build(point, fitted)
 
-        step = getattr(args, "step", None)
-        if step is None and header_method and (match := re.search(r"_step-([0-9.e+-]+)$", header_method)):
-            step = float(match.group(1))
-        if step is None:
-            raise ValueError("--pca needs --step (one of the steps the file was fitted for)")
-        return PcaCodec.from_file(args.pca, step)
-    if getattr(args, "codec", None):
-        return classical_codec(args.codec, args.quality)
-    if header_method and (match := re.fullmatch(r"(jpeg|webp|avif)_quality-(\d+)", header_method)):
-        return classical_codec(match.group(1), int(match.group(2)))
-    raise ValueError(f"file written by '{header_method}': pass --model with the model that wrote it")
+
+def _header_method(header) -> tuple[str | None, float | None]:
+    """The method and operating point a file names (version 1 files only by their label)."""
+    from aecompress.codecs.container import METHOD_IDS
+
+    if header is None:
+        return None, None
+    if header.kind is not None:
+        return header.kind, header.point
+    for kind, (_, point_name, _) in METHOD_IDS.items():
+        match = (
+            re.fullmatch(rf"{re.escape(kind)}_{point_name}-([0-9.e+-]+)", header.method)
+            if point_name
+            else None
+        )
+        if match:
+            return kind, float(match.group(1))
+    return header.method, None
 
 
 def _check_output(path: Path, force: bool) -> None:
@@ -104,7 +125,7 @@ def decompress(args) -> None:
     _check_output(args.output, args.force)
     data = _read_input(args.input, max_file_bytes(args.max_pixels))
     header, _ = unpack(data, str(args.input), max_pixels=args.max_pixels)
-    codec = _codec(args, header.method)
+    codec = _codec(args, header)
     image = codec.decode(data, str(args.input), max_pixels=args.max_pixels)
     picture = Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image)
     _write_output(args.output, args.force, lambda tmp: picture.save(tmp, format="PNG"))
@@ -137,13 +158,32 @@ def evaluate(args) -> None:
 
 
 def _add_codec_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    from aecompress.codecs.registry import REGISTRY
+
     group = parser.add_mutually_exclusive_group(required=required)
     group.add_argument("--model", help="a trained model: results/models/<variant>/model")
-    group.add_argument("--codec", choices=["jpeg", "webp", "avif"], help="a classical codec")
-    group.add_argument("--pca", help="a fitted PCA baseline: results/baselines/<name>/pca.npz")
-    parser.add_argument("--quality", type=int, default=75, help="classical codec quality (0-100)")
-    parser.add_argument("--step", type=float, help="PCA quantizer step (one the file was fitted for)")
+    group.add_argument(
+        "--codec", choices=list(REGISTRY), help="a classical or fitted codec (codecs.registry)"
+    )
+    _add_point_options(parser)
     parser.add_argument("--width", type=int, help="SlimCAE width (default: the widest)")
+
+
+def _add_point_options(parser: argparse.ArgumentParser) -> None:
+    """The operating point under each registered codec's name for it (--quality, --step, ...),
+    a fitted codec's file, and a latent model's coder."""
+    from aecompress.codecs.registry import REGISTRY
+
+    names = sorted({f"--{entry.point}" for entry in REGISTRY.values()})
+    parser.add_argument(
+        *names, dest="point", type=float, help="the codec's operating point (e.g. JPEG quality 0-100, "
+        "PCA step, JPEG 2000 ratio; default: the codec's own, where it has one)",
+    )  # fmt: skip
+    parser.add_argument("--fitted", help="a fitted codec's file: results/baselines/<name>/pca.npz")
+    parser.add_argument(
+        "--coder", help="a latent model's coder (default: latent_coder.npz beside the model, else "
+        "results/evaluation/<variant>/latent_coder.npz)",
+    )  # fmt: skip
 
 
 def _add_safety_options(parser: argparse.ArgumentParser) -> None:
@@ -172,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("decompress", help="decode an .aec file to PNG")
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
-    p.add_argument("--model", help="the model that wrote the file (not needed for JPEG/WebP/AVIF)")
-    p.add_argument("--pca", help="the PCA baseline file that wrote the file")
+    p.add_argument("--model", help="the model that wrote the file (not needed for classical codecs)")
+    p.add_argument("--fitted", help="the fitted codec's file that wrote the file (e.g. a pca.npz)")
+    p.add_argument("--coder", help="a latent model's coder (see compress)")
     p.add_argument("--width", type=int, help="SlimCAE width (default: the one in the file)")
     _add_safety_options(p)
     p.set_defaults(run=decompress)

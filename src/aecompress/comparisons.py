@@ -66,11 +66,11 @@ def bd_metrics(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> dict[st
     return result
 
 
-def bd_table(results: pd.DataFrame, anchor_family: str = "jpeg", metrics=("psnr", "ms_ssim")) -> pd.DataFrame:
+def bd_table(results: pd.DataFrame, anchor_codec: str = "jpeg", metrics=("psnr", "ms_ssim")) -> pd.DataFrame:
     """BD-rate of every curve against the anchor codec's curve on the same test set.
 
-    `results` has one row per rate point (report.load_summaries): dataset, experiment, family,
-    bpp and the metrics. Rows without a bitstream, and collapsed rate points (collapse.py: a
+    `results` has one row per rate point (report.load_summaries): dataset, curve, codec, bpp and
+    the metrics. Rows without a bitstream, and collapsed rate points (collapse.py: a
     model that learned nothing is not a point of its curve), are left out.
     """
     coded = results[results["bpp"].notna()]
@@ -78,12 +78,12 @@ def bd_table(results: pd.DataFrame, anchor_family: str = "jpeg", metrics=("psnr"
         coded = coded[~coded["collapsed"].fillna(False).astype(bool)]
     rows = []
     for dataset, on_dataset in coded.groupby("dataset"):
-        anchors = on_dataset[on_dataset["family"] == anchor_family]
+        anchors = on_dataset[on_dataset["codec"] == anchor_codec]
         if anchors.empty:
             continue
-        anchor_name = anchors["experiment"].iloc[0]
-        anchor = anchors[anchors["experiment"] == anchor_name]
-        for experiment, curve in on_dataset.groupby("experiment"):
+        anchor_name = anchors["curve"].iloc[0]
+        anchor = anchors[anchors["curve"] == anchor_name]
+        for experiment, curve in on_dataset.groupby("curve"):
             row = {"dataset": dataset, "method": experiment, "anchor": anchor_name, "points": len(curve)}
             for metric in metrics:
                 scores = bd_metrics(anchor, curve, metric)
@@ -113,16 +113,11 @@ def psnr_8bit(original: np.ndarray, reconstruction: np.ndarray) -> float:
     return PSNR_CAP_DB if error == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0**2 / error))
 
 
-def equal_rate_or_quality(image: np.ndarray, target: float, by: str = "bpp", codec: str = "jpeg") -> dict:
-    """The classical codec's coding of `image` whose bpp (or PSNR) is closest to `target`.
-
-    Every quality 1..100 is tried on this very image (rate is not monotone in quality for every
-    codec), so an image comparison is at equal rate for that image, not on average.
-    """
+def codec_trials(image: np.ndarray, codec: str = "jpeg") -> list[dict]:
+    """A quality-driven codec at every quality 1..100 on this very image: its bpp, PSNR and
+    reconstruction each (rate is not monotone in quality for every codec, so none is skipped)."""
     from aecompress.codecs import bits_per_pixel, classical_codec
 
-    if by not in ("bpp", "psnr"):
-        raise ValueError(f"by must be 'bpp' or 'psnr', got {by!r}")
     trials = []
     for quality in range(1, 101):
         coder = classical_codec(codec, quality)
@@ -132,5 +127,13 @@ def equal_rate_or_quality(image: np.ndarray, target: float, by: str = "bpp", cod
             {"quality": quality, "bpp": bits_per_pixel(data, image.shape),
              "psnr": psnr_8bit(image, decoded), "reconstruction": decoded}
         )  # fmt: skip
-    quality = matching_quality([t[by] for t in trials], list(range(1, 101)), target)
-    return trials[int(quality) - 1]
+    return trials
+
+
+def closest_trial(trials: list[dict], target: float, by: str = "bpp") -> dict:
+    """The trial (codec_trials) whose bpp (or PSNR) is closest to `target`: an image comparison
+    at equal rate (or quality) for that image, not on average."""
+    if by not in ("bpp", "psnr"):
+        raise ValueError(f"by must be 'bpp' or 'psnr', got {by!r}")
+    quality = matching_quality([t[by] for t in trials], [t["quality"] for t in trials], target)
+    return next(t for t in trials if t["quality"] == quality)

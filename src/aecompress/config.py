@@ -29,9 +29,17 @@ SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 @cache
 def config_schema() -> dict[str, Any]:
-    """The schema, with a `<family>_grid` derived from every `<family>_params` definition."""
+    """The schema, with a `<family>_grid` derived from every `<family>_params` definition and the
+    baselines' codecs (names and own settings) from the codec registry."""
+    from aecompress.codecs.registry import REGISTRY, baseline_codec
+
     text = resources.files("aecompress").joinpath("schemas/config.schema.yaml").read_text()
     schema = yaml.safe_load(text)
+    baseline = schema["properties"]["baselines"]["items"]["properties"]
+    baseline["codec"]["enum"] = list(REGISTRY)
+    for name in REGISTRY:
+        if baseline_codec(name).settings.get("properties"):
+            baseline[name] = copy.deepcopy(baseline_codec(name).settings)
     definitions = schema["$defs"]
     for name, params in list(definitions.items()):
         if name.endswith("_params"):
@@ -66,8 +74,17 @@ def _validator_filling_defaults(base):
     def fill_defaults(validator, properties, instance, schema):
         if isinstance(instance, dict):
             for name, subschema in properties.items():
-                if "default" in subschema and name not in instance:
-                    instance[name] = copy.deepcopy(subschema["default"])
+                if "default" not in subschema:
+                    continue
+                default = subschema["default"]
+                if name not in instance:
+                    instance[name] = copy.deepcopy(default)
+                elif isinstance(default, dict) and isinstance(instance[name], dict):
+                    # A partly given object keeps its own defaults for the keys not given (e.g.
+                    # `resources.train: {threads: 1}` keeps train's memory and time, not the
+                    # generic ones of job_resources).
+                    for key, value in default.items():
+                        instance[name].setdefault(key, copy.deepcopy(value))
         yield from validate_properties(validator, properties, instance, schema)
 
     return jsonschema.validators.extend(base, {"properties": fill_defaults})
@@ -145,12 +162,19 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 f"{where}.dataset: '{experiment['dataset']}' is test-only (test_fraction: 1); train on "
                 "another dataset and use this one as test_dataset"
             )
-        elif test_dataset is not None and _channels(config, test_dataset) != _channels(
-            config, experiment["dataset"]
+        elif (
+            test_dataset is not None
+            and (
+                channels := (
+                    dataset_channels(config, test_dataset),
+                    dataset_channels(config, experiment["dataset"]),
+                )
+            )
+            and channels[0] != channels[1]
         ):
             problems.append(
-                f"{where}.test_dataset: '{test_dataset}' has {_channels(config, test_dataset)} channels, the "
-                f"training dataset {_channels(config, experiment['dataset'])}; set `channels` on one of them"
+                f"{where}.test_dataset: '{test_dataset}' has {channels[0]} channels, the "
+                f"training dataset {channels[1]}; set `channels` on one of them"
             )
         primary = test_dataset or experiment["dataset"]
         for name in experiment["also_test_on"]:
@@ -159,10 +183,14 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}.also_test_on: '{name}' is not a key of `datasets` (known: {known})")
             elif name == primary:
                 problems.append(f"{where}.also_test_on: '{name}' is already the experiment's test set")
-            elif primary in config["datasets"] and _channels(config, name) != _channels(config, primary):
+            elif (
+                primary in config["datasets"]
+                and (channels := (dataset_channels(config, name), dataset_channels(config, primary)))
+                and channels[0] != channels[1]
+            ):
                 problems.append(
-                    f"{where}.also_test_on: '{name}' has {_channels(config, name)} channels, the test set "
-                    f"'{primary}' {_channels(config, primary)}"
+                    f"{where}.also_test_on: '{name}' has {channels[0]} channels, the test set "
+                    f"'{primary}' {channels[1]}"
                 )
         if experiment["training"]["mixed_precision"] and get_family(experiment["family"]).entropy_model:
             problems.append(
@@ -244,7 +272,7 @@ def _tuning_problems(config: dict[str, Any]) -> list[str]:
 
 
 def _baseline_problems(config: dict[str, Any]) -> list[str]:
-    from aecompress.codecs import available_classical
+    from aecompress.codecs.registry import baseline_codec
 
     problems = []
     names = [e["name"] for e in config["experiments"]] + [b["name"] for b in config["baselines"]]
@@ -259,41 +287,8 @@ def _baseline_problems(config: dict[str, Any]) -> list[str]:
             problems.append(
                 f"{where}.dataset: '{baseline['dataset']}' is not a key of `datasets` (known: {known})"
             )
-        if baseline["codec"] == "pca":
-            problems += _pca_problems(config, baseline, where)
-        elif baseline["codec"] not in available_classical():
-            problems.append(
-                f"{where}.codec: this Pillow cannot write {baseline['codec']} (it lacks the library)"
-            )
-    return problems
-
-
-def _pca_problems(config: dict[str, Any], baseline: dict[str, Any], where: str) -> list[str]:
-    options = baseline["pca"]
-    fit_dataset = options["fit_dataset"] or baseline["dataset"]
-    if fit_dataset not in config["datasets"]:
-        known = ", ".join(sorted(config["datasets"]))
-        return [f"{where}.pca.fit_dataset: '{fit_dataset}' is not a key of `datasets` (known: {known})"]
-    if baseline["dataset"] not in config["datasets"]:
-        return []
-    problems = []
-    if config["datasets"][fit_dataset]["test_fraction"] == 1:
-        problems.append(
-            f"{where}.pca.fit_dataset: '{fit_dataset}' is test-only (test_fraction: 1); name a dataset "
-            "with a training split to fit the basis on"
-        )
-    channels = _channels(config, fit_dataset)
-    if channels != _channels(config, baseline["dataset"]):
-        problems.append(
-            f"{where}.pca.fit_dataset: '{fit_dataset}' has {channels} channels, the coded dataset "
-            f"'{baseline['dataset']}' {_channels(config, baseline['dataset'])}"
-        )
-    values = options["block_size"] ** 2 * channels
-    if (options["components"] or 0) > values:
-        problems.append(
-            f"{where}.pca.components: {options['components']} exceeds the {values} values of a "
-            f"{options['block_size']}x{options['block_size']}x{channels} block"
-        )
+        else:
+            problems += baseline_codec(baseline["codec"]).problems(config, baseline, where)
     return problems
 
 
@@ -326,7 +321,8 @@ def _classifier_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _channels(config: dict[str, Any], dataset: str) -> int:
+def dataset_channels(config: dict[str, Any], dataset: str) -> int:
+    """The channels a dataset's images have after preparation (its `channels`, or its source's)."""
     from aecompress.datasets import REGISTRY
 
     options = config["datasets"][dataset]

@@ -1,13 +1,16 @@
-"""Evaluating a trained variant on the held-out test split.
+"""Evaluating any codec, learned or classical, on a held-out test split: one path for all.
 
-Writes the results schema every method will share (per-image CSV + summary JSON), so that
-the report and later codecs (JPEG, WebP, PCA, compressive AEs) compare on one table.
+`evaluate(codec, identity, ...)` codes every test image to a real file and back, scores it and
+writes the results every method shares (per_image.csv, summary.json, samples.npz), so the report
+compares all methods on one table. `evaluate_job` runs one job of the workflow: every rate point of
+a variant (fitting its latent coder first when it was trained without a rate) or of a baseline.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,9 @@ from aecompress.metrics import METRIC_RULES, image_quality
 from aecompress.models import get_family
 from aecompress.runtime import import_tensorflow, job_output
 
-SUMMARY_SCHEMA_VERSION = 2  # 2: `collapse` (the trivial predictor and the verdict)
+# 2: `collapse` (the trivial predictor and the verdict). 3: the identity (Identity) of every
+# method in the same keys: `id`, `curve`, `kind`, `codec`, no `family`/`experiment`/`method`.
+SUMMARY_SCHEMA_VERSION = 3
 METRICS = ("mse", "psnr", "ssim", "ms_ssim")
 
 
@@ -43,14 +48,53 @@ def _finite_or_none(value: float) -> float | None:
     return None if value is None or not math.isfinite(value) else float(value)
 
 
-def summarize(
-    per_image: pd.DataFrame, method: dict[str, Any], class_names: list[str] | None
-) -> dict[str, Any]:
-    """The summary JSON of one (dataset, method, operating point).
+@dataclass(frozen=True)
+class Identity:
+    """What one rate point is, in the same keys for every method, learned or classical."""
 
-    `method` holds what identifies it (method, family, experiment, dataset, operating point,
-    params, ...); every method, learned or classical, gets the same keys.
-    """
+    id: str  # the rate point (an evaluation id of plan.Evaluation: its folder's name)
+    curve: str  # the experiment or baseline it belongs to: one line of a rate-distortion plot
+    kind: str  # "learned" or "classical"
+    codec: str  # what makes the bits: a model family, or a codec of codecs.registry
+    dataset: str  # the test set
+    operating_point: dict[str, Any] = field(default_factory=dict)  # grid values and rate point
+    variant: str | None = None  # the trained model (learned)
+    trained_on: str | None = None  # what the model or fitted codec learned from
+    params: dict[str, Any] = field(default_factory=dict)
+    preprocessing: dict[str, Any] | None = None
+    nominal_compression_ratio: float | None = None
+    parameter_count: int | None = None
+
+    @classmethod
+    def of_model(cls, card: dict[str, Any], evaluation: dict[str, Any]) -> Identity:
+        """A trained variant's rate point; `evaluation`: a plan.Evaluation as a dict."""
+        return cls(
+            id=evaluation["id"],
+            curve=card["experiment"],
+            kind="learned",
+            codec=card["family"],
+            dataset=evaluation["dataset"],
+            operating_point={**card["grid_values"], **(evaluation.get("point") or {})},
+            variant=card["variant"],
+            trained_on=card["dataset"],
+            params=card["params"],
+            preprocessing=card["preprocessing"],
+            nominal_compression_ratio=card["nominal_compression_ratio"],
+            parameter_count=card["parameter_count"],
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        if self.nominal_compression_ratio is not None:
+            out["nominal_ratio_definition"] = (
+                "input values / latent values, each latent value counted as one number (the papers' "
+                "definition; not a bit count)"
+            )
+        return out
+
+
+def summarize(per_image: pd.DataFrame, identity: Identity, class_names: list[str] | None) -> dict[str, Any]:
+    """The summary JSON of one rate point on one test set."""
     per_class = None
     if "label" in per_image and class_names:
         grouped = per_image.groupby("label")["mse"].mean()
@@ -65,7 +109,7 @@ def summarize(
         real_over_estimated = float(per_image["payload_bits"].sum() / per_image["estimated_bits"].sum())
     return {
         "schema_version": SUMMARY_SCHEMA_VERSION,
-        **method,
+        **identity.as_dict(),
         "split": "test",
         "n_images": int(len(per_image)),
         "metrics": {name: _finite_or_none(per_image[name].mean()) for name in METRICS},
@@ -83,42 +127,24 @@ def summarize(
     }
 
 
-def _model_identity(card: dict[str, Any], evaluation: dict[str, Any] | None) -> dict[str, Any]:
-    return {
-        "method": (evaluation or {}).get("id", card["variant"]),
-        "kind": "learned",
-        "variant": card["variant"],
-        "family": card["family"],
-        "experiment": card["experiment"],
-        # The evaluation's test set: the card's, or one of the experiment's `also_test_on`.
-        "dataset": (evaluation or {}).get("dataset") or card.get("test_dataset", card["dataset"]),
-        "trained_on": card["dataset"],
-        "operating_point": {**card["grid_values"], **((evaluation or {}).get("point") or {})},
-        "params": card["params"],
-        "preprocessing": card["preprocessing"],
-        "nominal_compression_ratio": card["nominal_compression_ratio"],
-        "nominal_ratio_definition": (
-            "input values / latent values, each latent value counted as one number (the papers' "
-            "definition; not a bit count)"
-        ),
-        "parameter_count": card["parameter_count"],
-    }
-
-
 def code_images(
     codec, images: list[np.ndarray], estimate: bool = False
 ) -> tuple[list[np.ndarray], pd.DataFrame]:
     """Encode every image to a file and decode it back; the rates come from the files' sizes.
 
     With `estimate`, also the codec's own estimate of the payload bits (real / estimated in the
-    summary: how well the coder realises its model).
+    summary: how well the coder realises its model), for codecs that have one.
     """
+    from aecompress.codecs.container import unpack
+
+    estimate = estimate and hasattr(codec, "estimated_bits")
     rows, reconstructions = [], []
     for image in images:
         data = codec.encode(image)
         pixels = image.shape[0] * image.shape[1]
         reconstructions.append(codec.decode(data, max_pixels=pixels))  # the file it just wrote
-        header_bits = 8 * (len(data) - _payload_bytes(data))
+        header, _ = unpack(data)
+        header_bits = 8 * header.size
         row = {
             "file_bits": 8 * len(data),
             "payload_bits": 8 * len(data) - header_bits,
@@ -131,17 +157,47 @@ def code_images(
     return reconstructions, pd.DataFrame(rows)
 
 
-def _payload_bytes(data: bytes) -> int:
-    from aecompress.codecs.container import unpack
+def evaluate(
+    tf,
+    codec,
+    identity: Identity,
+    dataset: PreparedDataset,
+    out_dir: str | Path,
+    samples: int,
+    classifier: str | Path | None = None,
+    extra: dict[str, Any] | None = None,
+    judge=None,
+) -> dict[str, Any]:
+    """Code the test split of `dataset` through `codec`, score it (and classify it, when a
+    classifier is given), and write per_image.csv, summary.json and samples.npz into `out_dir`.
+    `extra`: summary entries only some methods have; `judge(test MSE)`: a learned method's
+    collapse verdict (classical codecs do not learn: none for them)."""
+    from aecompress.classifier import score_reconstructions
 
-    header, _ = unpack(data)
-    return sum(header.payload_lengths)
+    test = dataset.splits["test"]
+    reconstructions, rates = code_images(codec, test.images, estimate=True)
+    per_image = _score(tf, test, reconstructions, rates)
+    classification = None
+    if classifier is not None:
+        if test.labels is None:
+            raise ValueError(f"{identity.dataset}: the test split has no labels for the classifier")
+        classification, on_originals, predicted = score_reconstructions(
+            tf, classifier, test.images, reconstructions, test.labels
+        )
+        per_image["predicted_original"], per_image["predicted"] = on_originals, predicted
+    summary = summarize(per_image, identity, dataset.meta.get("class_names"))
+    summary["collapse"] = judge(summary["metrics"]["mse"]) if judge is not None else None
+    summary.update({"coding": None, "unquantized_metrics": None, "train_metrics": None, **(extra or {})})
+    summary["classification"] = classification
+    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples, codec)
+    return summary
 
 
 def _write_outputs(out_dir, test, per_image, reconstructions, summary, samples: int, codec) -> None:
     """per_image.csv, summary.json, and samples.npz: the first test images, their reconstructions
     and, for learned codecs, their float latents (float16), which the report draws."""
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     keep = min(samples, len(test))
     latents = [codec.latents(test.images[i]) for i in range(keep)]
     with job_output(out_dir / "samples.npz") as tmp, open(tmp, "wb") as fh:
@@ -168,96 +224,144 @@ def _score(tf, test, reconstructions, rates: pd.DataFrame | None) -> pd.DataFram
     return per_image
 
 
-def _finish(
-    tf,
-    dataset: PreparedDataset,
-    reconstructions: list[np.ndarray],
-    rates: pd.DataFrame,
-    method: dict[str, Any],
-    out_dir: str | Path,
-    samples: int,
-    classifier: str | Path | None,
-    extra: dict[str, Any],
-    codec,
-    judge=None,
-) -> dict[str, Any]:
-    """Score, classify (when a classifier is given), summarize and write the three outputs.
-    `judge(test MSE)` gives a learned method's collapse verdict."""
-    from aecompress.classifier import score_reconstructions
+class _Datasets(dict):
+    """Prepared datasets by path, each loaded once per job (one already loaded passes through)."""
 
-    test = dataset.splits["test"]
-    per_image = _score(tf, test, reconstructions, rates)
-    classification = None
-    if classifier is not None:
-        if test.labels is None:
-            raise ValueError(f"{method['dataset']}: the test split has no labels for the classifier")
-        classification, on_originals, predicted = score_reconstructions(
-            tf, classifier, test.images, reconstructions, test.labels
-        )
-        per_image["predicted_original"], per_image["predicted"] = on_originals, predicted
-    summary = summarize(per_image, method, dataset.meta.get("class_names"))
-    # Classical codecs do not learn: no collapse verdict for them.
-    summary["collapse"] = judge(summary["metrics"]["mse"]) if judge is not None else None
-    summary.update(extra, classification=classification)
-    _write_outputs(out_dir, test, per_image, reconstructions, summary, samples, codec)
-    return summary
+    def __getitem__(self, source):
+        return source if isinstance(source, PreparedDataset) else super().__getitem__(source)
+
+    def __missing__(self, path):
+        self[path] = PreparedDataset.load(path)
+        return self[path]
 
 
-def evaluate_variant(
-    model_path: str | Path,
-    card_path: str | Path,
-    dataset: PreparedDataset,
+def evaluate_job(
+    job: dict[str, Any],
+    datasets: dict[str, str | PreparedDataset],
     threads: int,
     out_dir: str | Path,
     samples: int,
-    evaluation: dict[str, Any] | None = None,
-    classifier: str | Path | None = None,
-    train_dataset: PreparedDataset | None = None,
+    classifiers: dict[str, str] | None = None,
+    model: str | Path | None = None,
+    train_dataset: str | PreparedDataset | None = None,
     train_images: int = 0,
-) -> dict[str, Any]:
-    """Code the test split through the variant's codec, score it, write per_image.csv, summary.json
-    and samples.npz. With `train_images`, the first N images of `train_dataset`'s training split
-    are coded and scored too (`train_metrics`), for train vs test tables.
+    latent_coding: dict[str, Any] | None = None,
+    fitted: str | Path | None = None,
+    baseline: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """One evaluation job (`job`: a plan.EvaluationJob as a dict): every rate point of a trained
+    variant or of a baseline, each written to `out_dir/<rate point>/`.
 
-    Compressive AEs use their own range coder; the other families quantize their latent and
-    code it with the prior in `latent_coder.npz` beside the model (codecs.latent), and are also
-    scored with the float latent the papers report (`unquantized_metrics`). `evaluation` (a
-    plan.Evaluation as a dict) names the rate point, e.g. a SlimCAE width.
-    """
-    from aecompress.codecs.latent import LatentCodec
-    from aecompress.codecs.learned import CompressiveCodec
-    from aecompress.models import LATENT_FAMILIES
-
+    `datasets` and `classifiers` map dataset names to prepared datasets (paths, or datasets already
+    loaded) and classifier folders. A variant's job also takes its `model` folder and
+    `train_dataset` (the trivial predictor's mean; train-split metrics), and a latent family's job
+    fits `latent_coding` into out_dir/latent_coder.npz first; a baseline's job takes the
+    `baseline` config and its `fitted` file."""
     tf = import_tensorflow(threads)
-    card = json.loads(Path(card_path).read_text())
-    test = dataset.splits["test"]
-    extra: dict[str, Any] = {"coding": None, "unquantized_metrics": None}
-    if card["family"] in LATENT_FAMILIES:
-        codec = LatentCodec.from_model_dir(model_path)
-        extra["coding"] = codec.describe()
-        family = get_family(card["family"]).implementation()
-        floats = family.reconstruct(codec.model, test, card["params"], codec.normalization)
-        unquantized = per_image_metrics(tf, test.images, floats)
-        extra["unquantized_metrics"] = {name: _finite_or_none(unquantized[name].mean()) for name in METRICS}
+    loaded = _Datasets()
+    out_dir = Path(out_dir)
+    classifiers = classifiers or {}
+    summaries = []
+    if job["variant"] is not None:
+        train = loaded[train_dataset] if train_dataset else None
+        evaluate_point = _model_points(
+            tf, job, model, train, train_images, latent_coding, out_dir, threads, seed
+        )
     else:
-        codec = CompressiveCodec.from_model_dir(model_path, (evaluation or {}).get("point"))
-        extra["coding"] = {
-            "quantized": "the latent (and hyper-latent) by rounding, as in training's noise proxy",
-            "entropy_coder": "the model's learned entropy model, tensorflow-compression range coder",
-        }
-    reconstructions, rates = code_images(codec, test.images, estimate=True)
-    method = _model_identity(card, evaluation)
-    extra["train_metrics"] = _train_split_metrics(tf, codec, train_dataset, train_images)
-    # The trivial predictor is the mean of the split the variant trained on: train_dataset's,
-    # or (when not given) the test dataset's own training split.
-    train = (train_dataset or dataset).splits["train"]
+        evaluate_point = _baseline_points(baseline, fitted)
+    for evaluation in job["evaluations"]:
+        dataset = loaded[datasets[evaluation["dataset"]]]
+        codec, identity, extra, judge = evaluate_point(evaluation, dataset)
+        summaries.append(
+            evaluate(
+                tf,
+                codec,
+                identity,
+                dataset,
+                out_dir / evaluation["id"],
+                samples,
+                classifiers.get(evaluation["dataset"]),
+                extra,
+                judge,
+            )  # fmt: skip
+        )
+        print(f"{identity.id}: bpp {summaries[-1]['bpp']}, {summaries[-1]['metrics']}")
+    return summaries
 
-    def judge(mse: float) -> dict[str, Any] | None:
-        return collapse_verdict(codec, card, train, test, mse) if len(train) else None
 
-    return _finish(
-        tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec, judge
-    )
+def _baseline_points(baseline: dict[str, Any], fitted: str | Path | None):
+    """A baseline's codec at each point (codecs.registry), described as its module says."""
+    from aecompress.codecs.registry import baseline_codec, registered
+
+    spec = baseline_codec(baseline["codec"])
+    point_name = registered(baseline["codec"]).point
+
+    def evaluate_point(evaluation, dataset):
+        point = evaluation["point"][point_name]
+        codec = spec.build(point, None if fitted is None else str(fitted), baseline["name"])
+        described = spec.describe(codec)
+        identity = Identity(
+            id=evaluation["id"], curve=baseline["name"], kind="classical", codec=baseline["codec"],
+            dataset=evaluation["dataset"], operating_point=evaluation["point"],
+            trained_on=described["trained_on"], params=described["params"],
+        )  # fmt: skip
+        return codec, identity, {"coding": described["coding"]}, None
+
+    return evaluate_point
+
+
+def _model_points(tf, job, model_path, train, train_images, latent_coding, out_dir, threads, seed):
+    """A trained variant's codec at each of its points. Models trained without a rate are coded
+    through a quantized latent whose coder is fitted here first (codecs.latent) and are also scored
+    with the float latent the papers report (`unquantized_metrics`)."""
+    from aecompress.codecs.latent import CODER_FILE, LatentCodec, fit_latent_coder
+    from aecompress.codecs.learned import CompressiveCodec
+    from aecompress.training import load_model
+
+    model_path = Path(model_path)
+    card = json.loads((model_path.parent / "model.json").read_text())
+    family = get_family(card["family"]).implementation()
+    latent = None
+    if job["fits_latent_coder"]:
+        model = load_model(tf, model_path)
+        coder = out_dir / CODER_FILE
+        out_dir.mkdir(parents=True, exist_ok=True)
+        print(fit_latent_coder(model_path, train, latent_coding, seed, threads, coder, model=model))
+        latent = LatentCodec.from_model_dir(model_path, coder, model=model)
+    compressive: dict[Any, CompressiveCodec] = {}  # by width: each loaded once
+
+    def evaluate_point(evaluation, dataset):
+        test = dataset.splits["test"]
+        if latent is not None:
+            codec = latent
+            floats = family.reconstruct(codec.model, test, card["params"], codec.normalization)
+            unquantized = per_image_metrics(tf, test.images, floats)
+            extra = {
+                "coding": codec.describe(),
+                "unquantized_metrics": {name: _finite_or_none(unquantized[name].mean()) for name in METRICS},
+            }
+        else:
+            width = (evaluation.get("point") or {}).get("width")
+            if width not in compressive:
+                compressive[width] = CompressiveCodec.from_model_dir(model_path, evaluation.get("point"))
+            codec = compressive[width]
+            extra = {
+                "coding": {
+                    "quantized": "the latent (and hyper-latent) by rounding, as in training's noise proxy",
+                    "entropy_coder": "the model's learned entropy model, tensorflow-compression range coder",
+                }
+            }
+        extra["train_metrics"] = _train_split_metrics(tf, codec, train, train_images)
+        # The trivial predictor is the mean of the split the variant trained on.
+        split = (train or dataset).splits["train"]
+
+        def judge(mse: float) -> dict[str, Any] | None:
+            return collapse_verdict(codec, card, split, test, mse) if len(split) else None
+
+        return codec, Identity.of_model(card, evaluation), extra, judge
+
+    return evaluate_point
 
 
 def collapse_verdict(codec, card: dict[str, Any], train, test, mse: float) -> dict[str, Any]:
@@ -291,52 +395,3 @@ def _train_split_metrics(tf, codec, dataset: PreparedDataset | None, count: int)
         "bpp": float(rates["bpp"].mean()),
         **{name: _finite_or_none(per_image[name].mean()) for name in METRICS},
     }
-
-
-def evaluate_baseline(
-    evaluation: dict[str, Any],
-    dataset: PreparedDataset,
-    threads: int,
-    out_dir: str | Path,
-    samples: int,
-    coder: str | Path | None = None,
-    classifier: str | Path | None = None,
-) -> dict[str, Any]:
-    """A classical codec (JPEG/WebP/AVIF at a quality, PCA at a step) on the test split."""
-    from aecompress.codecs import classical_codec
-    from aecompress.codecs.pca import PcaCodec
-
-    tf = import_tensorflow(threads)
-    point, codec_name = evaluation["point"], evaluation["codec"]
-    if codec_name == "pca":
-        codec = PcaCodec.from_file(coder, point["step"], evaluation["baseline"])
-        params, trained_on = dict(point, block_size=codec.block_size), codec.trained_on
-        coding = {
-            "quantized": f"the leading {codec.components} PCA coefficients of each {codec.block_size}x"
-            f"{codec.block_size} block",
-            "quantizer": f"uniform, step {codec.step:g} (8-bit pixel units)",
-            "prior": "one smoothed histogram per component, counted on training blocks",
-            "entropy_coder": "tensorflow-compression range coder, 16-bit CDFs, overflow escape",
-        }
-    else:
-        codec = classical_codec(codec_name, point["quality"])
-        params, coding = {"quality": point["quality"], **codec.save_options()}, None
-        trained_on = None
-    reconstructions, rates = code_images(codec, dataset.splits["test"].images, estimate=codec_name == "pca")
-    method = {
-        "method": evaluation.get("id", codec.method),
-        "kind": "classical",
-        "variant": None,
-        "family": codec_name,
-        "experiment": evaluation["baseline"],
-        "dataset": evaluation["dataset"],
-        "trained_on": trained_on,
-        "operating_point": point,
-        "params": params,
-        "preprocessing": None,
-        "nominal_compression_ratio": None,
-        "nominal_ratio_definition": None,
-        "parameter_count": None,
-    }
-    extra = {"coding": coding, "unquantized_metrics": None, "train_metrics": None}
-    return _finish(tf, dataset, reconstructions, rates, method, out_dir, samples, classifier, extra, codec)

@@ -120,8 +120,9 @@ def outer_fold_file(study: str, fold: int | str, name: str) -> str:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """One rate point on one test set: of a trained variant (a SlimCAE has one per width), or
-    of a classical codec at one quality (`variant` None, `codec` set)."""
+    """One rate point on one test set: of a trained variant (a SlimCAE has one per width), or of a
+    baseline's codec at one operating point (`variant` None, `codec` and `baseline` set). Coded in
+    the evaluation job `job` together with the other points of its curve."""
 
     id: str
     variant: str | None
@@ -129,18 +130,37 @@ class Evaluation:
     dataset: str = ""
     codec: str | None = None
     baseline: str | None = None
-    # A fitted coder file the evaluation needs: a latent coder (autoencoders trained without a
-    # rate) or a PCA basis with its priors; None for codecs that need no fitting.
-    coder: str | None = None
     # The classifier folder that scores the reconstructions, when the config has one for `dataset`.
     classifier: str | None = None
+    job: str = ""
+    curve: str = ""  # the experiment or baseline whose curve the point belongs to
+
+
+@dataclass(frozen=True)
+class EvaluationJob:
+    """One job of the `evaluate` rule: every rate point of a trained variant (on each of its test
+    sets), or every operating point of a baseline. One job per curve keeps process start-up (most
+    of the time of a small evaluation) out of the loop, while a change still re-runs only the
+    curves it touches."""
+
+    id: str
+    variant: str | None
+    baseline: str | None
+    evaluations: tuple[Evaluation, ...] = field(hash=False)
+    # The file a baseline's codec was fitted to (a PCA basis and its priors), None if it fits nothing.
+    fitted: str | None = None
+    # Whether the job fits the latent coder of a model trained without a rate (written into the
+    # job's folder as latent_coder.npz): done where it is needed, not as a job of its own.
+    fits_latent_coder: bool = False
 
 
 def _suffix(point: dict[str, Any]) -> str:
     return "_".join(f"{k}-{_format_value(v)}" for k, v in point.items())
 
 
-def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
+def evaluation_jobs(config: dict[str, Any]) -> dict[str, EvaluationJob]:
+    """Every evaluation job, keyed by its id: a variant's id or a baseline's name."""
+    from aecompress.codecs.registry import baseline_codec, point_label, registered
     from aecompress.models import get_family
 
     classifiers = {
@@ -149,42 +169,66 @@ def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
     # More test sets per experiment: evaluations only, not part of a variant (a new test set
     # must not re-train the model).
     also_test_on = {e["name"]: e.get("also_test_on") or [] for e in config["experiments"]}
-    out = {}
+    jobs = {}
     for variant in all_variants(config).values():
         family = get_family(variant.family)
-        coder = None if family.entropy_model else model_file(variant.id, "latent_coder.npz")
+        evaluations = []
         for point in family.operating_points(variant.params):
             evaluation_id = f"{variant.id}_{_suffix(point)}" if point else variant.id
             for dataset in (variant.test_dataset, *also_test_on.get(variant.experiment, [])):
                 extra = "" if dataset == variant.test_dataset else f"_on-{dataset}"
-                out[evaluation_id + extra] = Evaluation(
-                    evaluation_id + extra, variant.id, point, dataset, coder=coder,
-                    classifier=classifiers.get(dataset),
-                )  # fmt: skip
+                evaluations.append(Evaluation(
+                    evaluation_id + extra, variant.id, point, dataset, classifier=classifiers.get(dataset),
+                    job=variant.id, curve=variant.experiment,
+                ))  # fmt: skip
+        jobs[variant.id] = EvaluationJob(
+            variant.id, variant.id, None, tuple(evaluations), fits_latent_coder=not family.entropy_model
+        )
     for baseline in config.get("baselines", []):
-        name, dataset = baseline["name"], baseline["dataset"]
-        if baseline["codec"] == "pca":
-            points = [{"step": float(step)} for step in baseline["pca"]["steps"]]
-            coder = pca_file(name)
-        else:
-            points, coder = [{"quality": q} for q in baseline["qualities"]], None
-        for point in points:
-            evaluation_id = f"{name}_{_suffix({k: f'{v:g}' for k, v in point.items()})}"
-            out[evaluation_id] = Evaluation(
-                evaluation_id, None, point, dataset, baseline["codec"], name, coder, classifiers.get(dataset)
-            )
-    return out
+        name, dataset, codec = baseline["name"], baseline["dataset"], baseline["codec"]
+        spec, point_name = baseline_codec(codec), registered(codec).point
+        evaluations = tuple(
+            Evaluation(
+                f"{name}_{point_label(codec, value)}",
+                None,
+                {point_name: value},
+                dataset,
+                codec,
+                name,
+                classifiers.get(dataset),
+                job=name,
+                curve=name,
+            )  # fmt: skip
+            for value in spec.operating_points(baseline)
+        )
+        fitted = baseline_fit_file(name, codec) if spec.fitted_file else None
+        jobs[name] = EvaluationJob(name, None, name, evaluations, fitted)
+    return jobs
 
 
-def pca_fit_dataset(baseline: dict[str, Any]) -> str:
-    return baseline["pca"]["fit_dataset"] or baseline["dataset"]
+def all_evaluations(config: dict[str, Any]) -> dict[str, Evaluation]:
+    """Every rate point of the run, keyed by its id."""
+    return {e.id: e for job in evaluation_jobs(config).values() for e in job.evaluations}
+
+
+def fitted_baselines(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The baselines whose codec fits a file on training images (PCA), by name."""
+    from aecompress.codecs.registry import baseline_codec
+
+    return {b["name"]: b for b in config.get("baselines", []) if baseline_codec(b["codec"]).fitted_file}
+
+
+def baseline_fit_dataset(baseline: dict[str, Any]) -> str:
+    from aecompress.codecs.registry import baseline_codec
+
+    return baseline_codec(baseline["codec"]).fit_dataset(baseline)
 
 
 def used_datasets(config: dict[str, Any]) -> list[str]:
     names = {e["dataset"] for e in config["experiments"]}
     names |= {e["test_dataset"] for e in config["experiments"] if e.get("test_dataset")}
     names |= {name for e in config["experiments"] for name in e.get("also_test_on") or ()}
-    names |= {pca_fit_dataset(b) for b in config.get("baselines", []) if b["codec"] == "pca"}
+    names |= {baseline_fit_dataset(b) for b in fitted_baselines(config).values()}
     names |= {c["dataset"] for c in config.get("classifiers", [])}
     return sorted(names | {b["dataset"] for b in config.get("baselines", [])})
 
@@ -223,9 +267,11 @@ def model_file(variant_id: str, name: str) -> str:
     return f"{RESULTS}/models/{variant_id}/{name}"
 
 
-def pca_file(baseline: str) -> str:
-    """The fitted basis and priors of a PCA baseline."""
-    return f"{RESULTS}/baselines/{baseline}/pca.npz"
+def baseline_fit_file(baseline: str, codec: str) -> str:
+    """What a fitted baseline's codec learned (a PCA basis and priors: results/baselines/<name>/pca.npz)."""
+    from aecompress.codecs.registry import baseline_codec
+
+    return f"{RESULTS}/baselines/{baseline}/{baseline_codec(codec).fitted_file}"
 
 
 def classifier_file(dataset: str, name: str) -> str:
@@ -238,13 +284,46 @@ def checkpoint_dir(variant_id: str) -> str:
     return f"{RESULTS}/checkpoints/{variant_id}"
 
 
-def evaluation_file(evaluation_id: str, name: str) -> str:
-    """A file of one evaluation: per_image.csv, summary.json or samples.npz."""
-    return f"{RESULTS}/evaluation/{evaluation_id}/{name}"
+def evaluation_dir(job: str) -> str:
+    """The folder an evaluation job writes: one folder per rate point, and latent_coder.npz for a
+    model trained without a rate."""
+    return f"{RESULTS}/evaluation/{job}"
+
+
+def evaluation_file(evaluation: Evaluation, name: str) -> str:
+    """A file of one rate point: per_image.csv, summary.json or samples.npz."""
+    return f"{evaluation_dir(evaluation.job)}/{evaluation.id}/{name}"
 
 
 def report_path() -> str:
     return f"{RESULTS}/report.html"
+
+
+def report_manifest_path() -> str:
+    """What the report reads, written by the `report_manifest` rule (the notebook's one parameter)."""
+    return f"{RESULTS}/report/manifest.json"
+
+
+def report_manifest(
+    config: dict[str, Any], references: dict[str, str], seed_results: dict[str, str]
+) -> dict[str, Any]:
+    """Everything the report reads, by path: the run's config, prepared datasets, every rate point's
+    files, tuning studies, benchmark files, published curves (`references`: reference_curve_folders)
+    and seed-study numbers (`seed_results`: seed_result_files), and where its figures go."""
+    benchmarks = job_benchmarks(config)
+    return {
+        "title": config["report"]["title"],
+        "config": config,
+        "datasets": {d: prepared_dataset_path(d) for d in used_datasets(config)},
+        "variants": report_variant_files(list(all_evaluations(config).values())),
+        "benchmarks": benchmarks,
+        "jobs": {rule: len(paths) for rule, paths in benchmarks.items()},
+        "references": references,
+        "tuning": report_tuning_files(config),
+        "seed_results": seed_results,
+        "seed_studies": seed_studies(config),
+        "figures": figures_path(),
+    }
 
 
 def cluster_resources(resources: dict[str, Any]) -> dict[str, Any]:
@@ -283,14 +362,14 @@ def benchmark_path(rule: str, job: str) -> str:
 
 
 def report_variant_files(evaluations: list[Evaluation]) -> list[dict[str, str]]:
-    """What the report reads of each evaluated rate point (the notebook's `variants` parameter)."""
+    """What the report reads of each evaluated rate point (the manifest's `variants`)."""
     files = []
     for e in evaluations:
         entry = {
             "id": e.id,
-            "summary": evaluation_file(e.id, "summary.json"),
-            "per_image": evaluation_file(e.id, "per_image.csv"),
-            "samples": evaluation_file(e.id, "samples.npz"),
+            "summary": evaluation_file(e, "summary.json"),
+            "per_image": evaluation_file(e, "per_image.csv"),
+            "samples": evaluation_file(e, "samples.npz"),
         }
         if e.variant is not None:  # trained models also have a card and a training history
             entry.update(
@@ -301,7 +380,7 @@ def report_variant_files(evaluations: list[Evaluation]) -> list[dict[str, str]]:
 
 
 def report_tuning_files(config: dict[str, Any]) -> dict[str, dict[str, str]]:
-    """What the report reads of each tuning study (the notebook's `tuning` parameter)."""
+    """What the report reads of each tuning study (the manifest's `tuning`)."""
     return {
         s["name"]: {
             name.split(".")[0]: tuning_file(s["name"], name)
@@ -314,16 +393,12 @@ def report_tuning_files(config: dict[str, Any]) -> dict[str, dict[str, str]]:
 def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
     """Benchmark files of every job the report summarises, by rule."""
     variants = list(all_variants(config))
-    evaluations = all_evaluations(config).values()
     return {
         "prepare_dataset": [benchmark_path("prepare_dataset", d) for d in used_datasets(config)],
         "train": [benchmark_path("train", v) for v in variants],
         "train_classifier": [
             benchmark_path("train_classifier", c["dataset"]) for c in config.get("classifiers", [])
         ],
-        "fit_latent_coder": sorted(
-            {benchmark_path("fit_latent_coder", e.variant) for e in evaluations if e.coder and e.variant}
-        ),
         "tune_outer_fold": [
             benchmark_path("tune_outer_fold", f"{s['name']}_outer-{k}")
             for s in config.get("tuning", [])
@@ -332,10 +407,13 @@ def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
         "select_configuration": [
             benchmark_path("select_configuration", s["name"]) for s in config.get("tuning", [])
         ],
-        "fit_pca": [
-            benchmark_path("fit_pca", b["name"]) for b in config.get("baselines", []) if b["codec"] == "pca"
+        "fit_baseline": [
+            benchmark_path(
+                "fit_baseline", baseline_fit_file(name, b["codec"]).removeprefix(f"{RESULTS}/baselines/")
+            )
+            for name, b in fitted_baselines(config).items()
         ],
-        "evaluate": [benchmark_path("evaluate", e.id) for e in evaluations],
+        "evaluate": [benchmark_path("evaluate", job) for job in evaluation_jobs(config)],
     }
 
 

@@ -345,7 +345,7 @@ def compare(
     from aecompress.images import PreparedDataset
 
     seed = load(path)
-    own = results[results["experiment"].isin(members)]
+    own = results[results["curve"].isin(members)]
     own_cards = [card for card in cards if card["experiment"] in members]
     studies = [study for study in config.get("tuning", []) if study["name"] in members]
     trained_on = sorted({card["dataset"] for card in own_cards} or {study["dataset"] for study in studies})

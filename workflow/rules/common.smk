@@ -28,12 +28,14 @@ config.clear()
 config.update(_validated)
 
 VARIANTS = plan.all_variants(config)
+EVALUATION_JOBS = plan.evaluation_jobs(config)
 EVALUATIONS = plan.all_evaluations(config)
 DATASETS = plan.used_datasets(config)
 RESOURCES = config["resources"]
 BENCHMARKS = plan.job_benchmarks(config)
 DOWNLOADS = plan.downloads(config)
 BASELINES = {b["name"]: b for b in config["baselines"]}
+FITTED_BASELINES = plan.fitted_baselines(config)
 CLASSIFIERS = {c["dataset"]: c for c in config["classifiers"]}
 STUDIES = {s["name"]: s for s in config["tuning"]}
 REFERENCE_CURVES = plan.reference_curve_folders(
@@ -52,9 +54,14 @@ TUNE_ENV = "../../envs/aecompress-gpu.yaml" if RESOURCES["tune"]["gpu"] else ENV
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
     variant="|".join(re.escape(v) for v in VARIANTS),
-    evaluation="|".join(re.escape(e) for e in EVALUATIONS),
+    job="|".join(re.escape(j) for j in EVALUATION_JOBS),
     filename="|".join(re.escape(f) for f in FILENAMES) or "(?!)",
     baseline="|".join(re.escape(b) for b in BASELINES) or "(?!)",
+    fitted_file="|".join(
+        re.escape(Path(plan.baseline_fit_file(name, b["codec"])).name)
+        for name, b in FITTED_BASELINES.items()
+    )
+    or "(?!)",
     study="|".join(re.escape(s) for s in STUDIES) or "(?!)",
     fold=r"\d+",
 
@@ -102,26 +109,40 @@ def variant_record(wildcards):
     return dataclasses.asdict(VARIANTS[wildcards.variant])
 
 
-def pca_fit_dataset(wildcards):
+def baseline_fit_dataset(wildcards):
     return plan.prepared_dataset_path(
-        plan.pca_fit_dataset(BASELINES[wildcards.baseline])
+        plan.baseline_fit_dataset(FITTED_BASELINES[wildcards.baseline])
     )
 
 
+def evaluation_datasets(wildcards):
+    """Test set name -> prepared dataset, for every test set of an evaluation job."""
+    job = EVALUATION_JOBS[wildcards.job]
+    return {e.dataset: plan.prepared_dataset_path(e.dataset) for e in job.evaluations}
+
+
+def evaluation_classifiers(wildcards):
+    """Test set name -> the classifier that scores its reconstructions, where there is one."""
+    job = EVALUATION_JOBS[wildcards.job]
+    return {e.dataset: e.classifier for e in job.evaluations if e.classifier}
+
+
 def evaluation_inputs(wildcards):
-    """The test set; a trained variant's model folder, card and training set (its mean is the
-    trivial predictor a model must beat; train-split metrics); a fitted coder; a classifier.
+    """The test sets; a trained variant's model folder, card and training set (its mean is the
+    trivial predictor a model must beat; train-split metrics; the latent coder is fitted on it);
+    a baseline's fitted file; the classifiers.
     """
-    evaluation = EVALUATIONS[wildcards.evaluation]
-    inputs = {"dataset": plan.prepared_dataset_path(evaluation.dataset)}
-    if evaluation.variant is not None:
-        inputs["model"] = plan.model_file(evaluation.variant, "model")
-        inputs["card"] = plan.model_file(evaluation.variant, "model.json")
+    job = EVALUATION_JOBS[wildcards.job]
+    inputs = {
+        "datasets": sorted(set(evaluation_datasets(wildcards).values())),
+        "classifiers": sorted(set(evaluation_classifiers(wildcards).values())),
+    }
+    if job.variant is not None:
+        inputs["model"] = plan.model_file(job.variant, "model")
+        inputs["card"] = plan.model_file(job.variant, "model.json")
         inputs["train_dataset"] = plan.prepared_dataset_path(
-            VARIANTS[evaluation.variant].dataset
+            VARIANTS[job.variant].dataset
         )
-    if evaluation.coder is not None:
-        inputs["coder"] = evaluation.coder
-    if evaluation.classifier is not None:
-        inputs["classifier"] = evaluation.classifier
+    if job.fitted is not None:
+        inputs["fitted"] = job.fitted
     return inputs

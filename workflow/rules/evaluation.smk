@@ -1,36 +1,12 @@
-rule fit_latent_coder:
+rule fit_baseline:
     input:
-        model=plan.model_file("{variant}", "model"),
-        card=plan.model_file("{variant}", "model.json"),
-        dataset=variant_dataset,
+        dataset=baseline_fit_dataset,
     output:
-        plan.model_file("{variant}", "latent_coder.npz"),
+        "results/baselines/{baseline}/{fitted_file}",
     log:
-        "logs/fit_latent_coder/{variant}.log",
+        "logs/fit_baseline/{baseline}/{fitted_file}.log",
     benchmark:
-        plan.benchmark_path("fit_latent_coder", "{variant}")
-    conda:
-        ENV
-    threads: RESOURCES["evaluate"]["threads"]
-    resources:
-        mem_mb=RESOURCES["evaluate"]["mem_mb"],
-        runtime=RESOURCES["evaluate"]["runtime"],
-    params:
-        coding=config["evaluation"]["latent_coding"],
-        seed=config["seed"],
-    script:
-        "../scripts/fit_latent_coder.py"
-
-
-rule fit_pca:
-    input:
-        dataset=pca_fit_dataset,
-    output:
-        plan.pca_file("{baseline}"),
-    log:
-        "logs/fit_pca/{baseline}.log",
-    benchmark:
-        plan.benchmark_path("fit_pca", "{baseline}")
+        plan.benchmark_path("fit_baseline", "{baseline}/{fitted_file}")
     conda:
         ENV
     threads: 1
@@ -38,32 +14,32 @@ rule fit_pca:
         mem_mb=RESOURCES["evaluate"]["mem_mb"],
         runtime=RESOURCES["evaluate"]["runtime"],
     params:
-        baseline=lambda wildcards: BASELINES[wildcards.baseline],
-        fit_dataset=lambda wildcards: plan.pca_fit_dataset(
-            BASELINES[wildcards.baseline]
+        baseline=lambda wildcards: FITTED_BASELINES[wildcards.baseline],
+        fit_dataset=lambda wildcards: plan.baseline_fit_dataset(
+            FITTED_BASELINES[wildcards.baseline]
         ),
         smoothing=config["evaluation"]["latent_coding"]["smoothing"],
         seed=config["seed"],
     script:
-        "../scripts/fit_pca.py"
+        "../scripts/fit_baseline.py"
 
 
+# One job per curve: every rate point of a trained variant (on each of its test sets) or of a
+# baseline, each written to results/evaluation/<job>/<rate point>/.
 rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        per_image=report(
-            plan.evaluation_file("{evaluation}", "per_image.csv"),
+        report(
+            directory(plan.evaluation_dir("{job}")),
+            patterns=["{point}/per_image.csv"],
             caption="../report/per_image.rst",
             category="Evaluation",
-            labels={"rate point": "{evaluation}"},
         ),
-        summary=plan.evaluation_file("{evaluation}", "summary.json"),
-        samples=plan.evaluation_file("{evaluation}", "samples.npz"),
     log:
-        "logs/evaluate/{evaluation}.log",
+        "logs/evaluate/{job}.log",
     benchmark:
-        plan.benchmark_path("evaluate", "{evaluation}")
+        plan.benchmark_path("evaluate", "{job}")
     conda:
         ENV
     threads: RESOURCES["evaluate"]["threads"]
@@ -73,8 +49,18 @@ rule evaluate:
     params:
         samples=config["evaluation"]["reconstruction_samples"],
         train_images=config["evaluation"]["train_split_images"],
-        evaluation=lambda wildcards: dataclasses.asdict(
-            EVALUATIONS[wildcards.evaluation]
+        job=lambda wildcards: dataclasses.asdict(EVALUATION_JOBS[wildcards.job]),
+        datasets=evaluation_datasets,
+        classifiers=evaluation_classifiers,
+        # Only what the job uses, so a change re-runs only the curves it touches.
+        latent_coding=lambda wildcards: (
+            config["evaluation"]["latent_coding"]
+            if EVALUATION_JOBS[wildcards.job].fits_latent_coder
+            else None
         ),
+        baseline=lambda wildcards: BASELINES.get(
+            EVALUATION_JOBS[wildcards.job].baseline
+        ),
+        seed=config["seed"],
     script:
-        "../scripts/evaluate_model.py"
+        "../scripts/evaluate.py"

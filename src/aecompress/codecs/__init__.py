@@ -2,8 +2,9 @@
 
 Every codec writes the same container (codecs.container), so the rate of every method is
 measured the same way: 8 * file size / pixels, header included (and reported on its own).
-Classical codecs (JPEG, WebP, AVIF when Pillow has it) live here; learned ones in
-codecs.learned. `classical_codec(name, quality)` and `learned_codec(model_dir, point)` build them.
+Classical and fitted codecs are one module each, listed in codecs.registry (JPEG, WebP, AVIF,
+JPEG 2000 through Pillow, whose base class is here; PCA); learned ones live in codecs.learned.
+`classical_codec(name, point)` and `learned_codec(model_dir, point)` build them.
 """
 
 from __future__ import annotations
@@ -11,20 +12,22 @@ from __future__ import annotations
 import hashlib
 import io
 from abc import ABC, abstractmethod
+from typing import Any
 
 import numpy as np
 
 from aecompress.codecs.container import ContainerError, Header, pack, unpack
+from aecompress.codecs.registry import REGISTRY, BaselineCodec, baseline_codec
 from aecompress.images import DEFAULT_MAX_PIXELS
 
-__all__ = ["Codec", "ContainerError", "classical_codec", "CLASSICAL", "available_classical"]
+__all__ = ["Codec", "ContainerError", "PillowCodec", "available_classical", "classical_codec"]
 
 
 class Codec(ABC):
     """Encode a uint8 (H, W, C) image, C in {1, 3}, to bytes; decode them to the same shape."""
 
     method: str  # the codec and its operating point, e.g. "jpeg_quality-75"
-    kind: str  # its method id in the file (container.METHODS)
+    kind: str  # its method in the file (container.METHOD_IDS)
     point: float | None = None  # its operating point in the file (quality, width, step), if any
 
     @abstractmethod
@@ -103,31 +106,46 @@ def settings_hash(*parts: str) -> bytes:
 
 
 class PillowCodec(Codec):
-    """A classical codec through Pillow at one quality. Grey images are coded as grey where the
-    format supports it (JPEG) and otherwise replicated to RGB and converted back by BT.601 luma."""
+    """A classical codec through Pillow at one operating point. Grey images are coded as grey where
+    the format supports it and otherwise replicated to RGB and converted back by BT.601 luma."""
 
+    name: str  # its registry name, which is also its kind in the file
     format: str
     grey_native: bool
     feature: str  # Pillow's name for the library (PIL.features.check)
+    point_range: tuple[float, float] = (0, 100)  # allowed operating points (a quality by default)
 
-    def __init__(self, quality: int):
-        if not 0 <= int(quality) <= 100:
-            raise ValueError(f"quality must be 0..100, got {quality}")
-        self.quality = int(quality)
-        self.method = f"{self.name}_quality-{self.quality}"
-        self.kind, self.point = self.name, self.quality
+    def __init__(self, point: float):
+        from aecompress.codecs.registry import point_label, registered
+
+        low, high = self.point_range
+        if not low <= point <= high:
+            raise ValueError(
+                f"{self.name}: {registered(self.name).point} must be {low:g}..{high:g}, got {point}"
+            )
+        integral = registered(self.name).point_type == "varint"
+        if integral and point != int(point):
+            raise ValueError(f"{self.name}: {registered(self.name).point} is a whole number, got {point}")
+        self.point = int(point) if integral else float(point)
+        self.method = f"{self.name}_{point_label(self.name, self.point)}"
+        self.kind = self.name
+
+    def point_options(self) -> dict:
+        """Pillow's save options that set the operating point."""
+        return {"quality": self.point}
 
     def save_options(self) -> dict:
+        """Pillow's save options that do not depend on the operating point."""
         return {}
 
     def identity(self) -> bytes:
-        """The format, quality and save options: a JPEG or WebP file stays decodable by any later
-        Pillow (and libjpeg/libwebp), so the library's version is not part of it."""
+        """The format, operating point and save options: a JPEG or WebP file stays decodable by
+        any later Pillow (and libjpeg/libwebp), so the library's version is not part of it."""
         return settings_hash(self.method, "Pillow", repr(sorted(self.save_options().items())))
 
     def check_capacity(self, payloads: list[bytes], header: Header) -> None:
-        """The embedded JPEG/WebP must declare the container's size (read from its own header;
-        no pixel is decoded yet)."""
+        """The embedded image must declare the container's size (read from its own header; no
+        pixel is decoded yet)."""
         from PIL import Image
 
         if len(payloads) != 1:
@@ -149,7 +167,7 @@ class PillowCodec(Codec):
         else:
             picture = Image.fromarray(image, "RGB")
         buffer = io.BytesIO()
-        picture.save(buffer, self.format, quality=self.quality, **self.save_options())
+        picture.save(buffer, self.format, **self.point_options(), **self.save_options())
         return [buffer.getvalue()]
 
     def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
@@ -162,49 +180,53 @@ class PillowCodec(Codec):
         return array[:, :, None] if array.ndim == 2 else array
 
 
-class JpegCodec(PillowCodec):
-    """Baseline JPEG, 4:2:0 chroma subsampling, optimized Huffman tables (libjpeg via Pillow)."""
+class PillowBaseline(BaselineCodec):
+    """A Pillow codec as a baseline: one rate point per entry of the baseline's `qualities`."""
 
-    name, format, grey_native, feature = "jpeg", "JPEG", True, "jpg"
+    def __init__(self, codec: type[PillowCodec], default_point: float = 75):
+        self.codec, self.name, self.default_point = codec, codec.name, default_point
 
-    def save_options(self) -> dict:
-        return {"subsampling": 2, "optimize": True}  # 2 = 4:2:0
+    def available(self) -> bool:
+        from PIL import features
+
+        return bool(features.check(self.codec.feature))
+
+    def operating_points(self, baseline: dict[str, Any]) -> list[float]:
+        return list(baseline["qualities"])
+
+    def problems(self, config: dict[str, Any], baseline: dict[str, Any], where: str) -> list[str]:
+        if self.available():
+            return []
+        return [f"{where}.codec: this Pillow cannot write {self.name} (it was built without the library)"]
+
+    def build(self, point: float, fitted: str | None = None, name: str | None = None) -> PillowCodec:
+        if not self.available():
+            raise ValueError(f"codec '{self.name}' is not available: this Pillow was built without it")
+        return self.codec(point)
+
+    def describe(self, codec: PillowCodec) -> dict[str, Any]:
+        return {
+            "params": {**codec.point_options(), **codec.save_options()},
+            "coding": None,
+            "trained_on": None,
+        }
 
 
-class WebpCodec(PillowCodec):
-    """Lossy WebP (libwebp via Pillow) at its slowest, best compression method (6)."""
-
-    name, format, grey_native, feature = "webp", "WEBP", False, "webp"
-
-    def save_options(self) -> dict:
-        return {"method": 6}
-
-
-class AvifCodec(PillowCodec):
-    """AVIF (libavif via Pillow, when built with it): an optional, modern classical anchor."""
-
-    name, format, grey_native, feature = "avif", "AVIF", False, "avif"
-
-    def save_options(self) -> dict:
-        return {"speed": 4, "subsampling": "4:2:0"}
-
-
-CLASSICAL: dict[str, type[PillowCodec]] = {"jpeg": JpegCodec, "webp": WebpCodec, "avif": AvifCodec}
+def classical_codec(name: str, point: float) -> Codec:
+    """A registered codec that needs no fitted file (JPEG, WebP, AVIF, JPEG 2000) at one point."""
+    spec = baseline_codec(name)
+    if spec.fitted_file is not None:
+        raise ValueError(f"codec '{name}' needs its fitted file ({spec.fitted_file})")
+    return spec.build(point)
 
 
 def available_classical() -> list[str]:
-    """The classical codecs this Pillow can write (AVIF needs Pillow built with libavif)."""
-    from PIL import features
-
-    return [name for name, codec in CLASSICAL.items() if features.check(codec.feature)]
-
-
-def classical_codec(name: str, quality: int) -> PillowCodec:
-    if name not in CLASSICAL:
-        raise ValueError(f"unknown classical codec '{name}' (known: {', '.join(CLASSICAL)})")
-    if name not in available_classical():
-        raise ValueError(f"codec '{name}' is not available: this Pillow was built without it")
-    return CLASSICAL[name](quality)
+    """The registered codecs this installation can write that need no fitting."""
+    return [
+        name
+        for name in REGISTRY
+        if baseline_codec(name).fitted_file is None and baseline_codec(name).available()
+    ]
 
 
 def bits_per_pixel(data: bytes, image_shape: tuple[int, ...]) -> float:

@@ -3,10 +3,10 @@
 Version 2 (written since format 2; little-endian varints are unsigned LEB128, at most 5 bytes):
 
     marker     1 byte   0xAE
-    byte 1     4 bits method id (METHODS: the codec's kind), 1 bit channels (0: grey, 1: RGB),
+    byte 1     4 bits method id (METHOD_IDS: the codec's kind), 1 bit channels (0: grey, 1: RGB),
                1 bit reserved (0), 2 bits payload count - 1 (1..4 payloads)
-    point      the operating point, for methods that have one: a varint quality (jpeg, webp,
-               avif) or width (slimcae), a float32 quantization step (pca)
+    point      the operating point, for methods that have one: a varint (a quality of jpeg,
+               webp, avif; a slimcae width) or a float32 (a pca step, a jpeg2000 ratio)
     height     varint, width varint
     model      8 bytes: the first 8 bytes of the SHA-256 of the codec's identity (its weights
                and settings): tells the models of one method apart
@@ -32,13 +32,24 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from aecompress.codecs.registry import REGISTRY
 from aecompress.images import DEFAULT_MAX_PIXELS
 
 MARKER = 0xAE
 FORMAT_VERSION = 2
-# The method ids of version 2, in order from 1 (never renumber: files carry them).
-METHODS = ("jpeg", "webp", "avif", "pca", "latent", "factorized-prior", "hyperprior", "slimcae")
-QUALITY_POINT = {"jpeg": "quality", "webp": "quality", "avif": "quality", "slimcae": "width", "pca": "step"}
+# The method ids of version 2 (never renumber: files carry them): the learned kinds here, the
+# classical and fitted codecs in codecs.registry. kind -> (id, point name, point type).
+LEARNED_METHODS = {
+    "latent": (5, None, None),
+    "factorized-prior": (6, None, None),
+    "hyperprior": (7, None, None),
+    "slimcae": (8, "width", "varint"),
+}
+METHOD_IDS = {
+    **{name: (entry.method_id, entry.point, entry.point_type) for name, entry in REGISTRY.items()},
+    **LEARNED_METHODS,
+}
+KINDS = {method_id: kind for kind, (method_id, _, _) in METHOD_IDS.items()}
 MAX_PAYLOADS = 4
 MODEL_ID_BYTES = 8
 
@@ -71,13 +82,10 @@ class Header:
 
 def method_label(kind: str, point: float | None) -> str:
     """ "jpeg_quality-75", "slimcae_width-96", "pca_step-8", "hyperprior": how a file names its method."""
-    if kind not in QUALITY_POINT:
+    _, name, point_type = METHOD_IDS[kind]
+    if name is None:
         return kind
-    return (
-        f"{kind}_{QUALITY_POINT[kind]}-{point:g}"
-        if kind == "pca"
-        else f"{kind}_{QUALITY_POINT[kind]}-{int(point)}"
-    )
+    return f"{kind}_{name}-{point:g}" if point_type == "float32" else f"{kind}_{name}-{int(point)}"
 
 
 def _varint(value: int) -> bytes:
@@ -106,19 +114,20 @@ def _read_varint(data: bytes, offset: int, source: str) -> tuple[int, int]:
 def pack(
     kind: str, point: float | None, model_id: bytes, shape: tuple[int, int, int], payloads: list[bytes]
 ) -> bytes:
-    """A version-2 file: `kind` one of METHODS, `point` its operating point (None if it has none)."""
-    if kind not in METHODS:
-        raise ValueError(f"pack: unknown method '{kind}' (known: {', '.join(METHODS)})")
+    """A version-2 file: `kind` one of METHOD_IDS, `point` its operating point (None if it has none)."""
+    if kind not in METHOD_IDS:
+        raise ValueError(f"pack: unknown method '{kind}' (known: {', '.join(METHOD_IDS)})")
+    method_id, point_name, point_type = METHOD_IDS[kind]
     if not 1 <= len(payloads) <= MAX_PAYLOADS or len(model_id) < MODEL_ID_BYTES:
         raise ValueError(f"pack: 1..{MAX_PAYLOADS} payloads and a model id of {MODEL_ID_BYTES} bytes")
-    if (point is None) != (kind not in QUALITY_POINT):
+    if (point is None) != (point_name is None):
         raise ValueError(f"pack: '{kind}' {'needs' if point is None else 'takes no'} operating point")
     height, width, channels = shape
     if channels not in (1, 3):
         raise ValueError(f"pack: 1 or 3 channels, got {channels}")
-    flags = (METHODS.index(kind) + 1) << 4 | (channels == 3) << 3 | (len(payloads) - 1)
+    flags = method_id << 4 | (channels == 3) << 3 | (len(payloads) - 1)
     head = bytes([MARKER, flags])
-    if kind == "pca":
+    if point_type == "float32":
         head += struct.pack("<f", point)
     elif point is not None:
         head += _varint(int(point))
@@ -166,18 +175,18 @@ def _unpack_v2(data: bytes, source: str) -> tuple[Header, list[bytes]]:
         )
     flags = data[1]
     method_id, channels, count = flags >> 4, 3 if flags & 0x08 else 1, (flags & 0x03) + 1
-    if not 1 <= method_id <= len(METHODS) or flags & 0x04:
-        raise ContainerError(
-            f"{source}: unknown method id {method_id} (this aecompress knows 1..{len(METHODS)})"
-        )
-    kind = METHODS[method_id - 1]
+    if method_id not in KINDS or flags & 0x04:
+        known = ", ".join(map(str, sorted(KINDS)))
+        raise ContainerError(f"{source}: unknown method id {method_id} (this aecompress knows {known})")
+    kind = KINDS[method_id]
+    _, point_name, point_type = METHOD_IDS[kind]
     offset, point = 2, None
-    if kind == "pca":
+    if point_type == "float32":
         if len(data) < offset + 4:
             raise ContainerError(f"{source}: truncated inside the header")
         (point,) = struct.unpack_from("<f", data, offset)
         offset += 4
-    elif kind in QUALITY_POINT:
+    elif point_name is not None:
         point, offset = _read_varint(data, offset, source)
     height, offset = _read_varint(data, offset, source)
     width, offset = _read_varint(data, offset, source)

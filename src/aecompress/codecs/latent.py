@@ -7,8 +7,9 @@ such a latent actually costs. What is quantized: the encoder's output, every val
 channel (the last axis: a dense unit, a conv channel). How: `UniformQuantizer` (2^bits levels
 over the channel's training range, or a fixed step), then `HistogramPrior` (one smoothed
 histogram per channel, counted on the quantized latents of training images) and tfc's range
-coder. The fitted quantizer and prior live in `latent_coder.npz` beside the model
-(`fit_latent_coder`), so a file is decodable by that model and coder alone.
+coder. The fitted quantizer and prior live in one `latent_coder.npz` (`fit_latent_coder`; the
+workflow's evaluation job of the variant writes it to results/evaluation/<variant>/), so a file is
+decodable by that model and coder alone.
 """
 
 from __future__ import annotations
@@ -29,8 +30,13 @@ CODER_FILE = "latent_coder.npz"
 
 
 def coder_path(model_dir: str | Path) -> Path:
-    """`results/models/<variant>/latent_coder.npz` for `results/models/<variant>/model`."""
-    return Path(model_dir).parent / CODER_FILE
+    """Where the latent coder of `results/models/<variant>/model` is: beside the model if a user put
+    it there, else where the workflow's evaluation job wrote it (results/evaluation/<variant>/)."""
+    model_dir = Path(model_dir)
+    beside = model_dir.parent / CODER_FILE
+    if beside.exists():
+        return beside
+    return model_dir.parent.parent.parent / "evaluation" / model_dir.parent.name / CODER_FILE
 
 
 class LatentCodec(Codec):
@@ -51,25 +57,31 @@ class LatentCodec(Codec):
         self._identity = identity
 
     @classmethod
-    def from_model_dir(cls, model_dir: str | Path) -> LatentCodec:
+    def from_model_dir(
+        cls, model_dir: str | Path, coder_file: str | Path | None = None, model=None
+    ) -> LatentCodec:
+        """The codec of `results/models/<variant>/model` with its latent coder (`coder_file`, by
+        default latent_coder.npz beside the model); `model`: the model already loaded from there."""
         from aecompress.codecs.learned import model_hash
         from aecompress.runtime import import_tensorflow
         from aecompress.training import load_model
 
         model_dir = Path(model_dir)
-        card_path, coder_file = model_dir.parent / "model.json", coder_path(model_dir)
+        card_path = model_dir.parent / "model.json"
+        coder_file = Path(coder_file) if coder_file is not None else coder_path(model_dir)
         try:
             card = json.loads(card_path.read_text())
         except (OSError, ValueError) as err:
             raise ValueError(f"{card_path}: the model card of {model_dir} cannot be read ({err})") from err
         if not coder_file.exists():
             raise ValueError(
-                f"{coder_file}: missing; the latent coder of {model_dir} is fitted by the workflow "
-                f"(snakemake {coder_file})"
+                f"{coder_file}: missing; the latent coder of {model_dir} is fitted by the workflow's "
+                f"evaluation job (results/evaluation/{card['variant']}/{CODER_FILE}: pass it as the coder)"
             )
         quantizer, prior = load_coder(coder_file)
         identity = hashlib.sha256(model_hash(model_dir) + coder_file.read_bytes()).digest()[:16]
-        return cls(load_model(import_tensorflow(2), model_dir), card, quantizer, prior, identity)
+        model = model if model is not None else load_model(import_tensorflow(2), model_dir)
+        return cls(model, card, quantizer, prior, identity)
 
     def identity(self) -> bytes:
         return self._identity
@@ -134,18 +146,24 @@ def training_latents(model, card: dict[str, Any], images, max_images: int, seed:
 
 
 def fit_latent_coder(
-    model_dir: str | Path, dataset, coding: dict[str, Any], seed: int, threads: int, out_path: str | Path
+    model_dir: str | Path,
+    dataset,
+    coding: dict[str, Any],
+    seed: int,
+    threads: int,
+    out_path: str | Path,
+    model=None,
 ) -> dict[str, Any]:
-    """Fit the quantizer and prior of a trained variant on its training split; write the .npz."""
+    """Fit the quantizer and prior of a trained variant on its training split; write the .npz.
+    `model`: the variant's model already loaded (else loaded from `model_dir`)."""
     from aecompress.runtime import import_tensorflow, job_output
     from aecompress.training import load_model
 
     tf = import_tensorflow(threads)
     model_dir = Path(model_dir)
     card = json.loads((model_dir.parent / "model.json").read_text())
-    latents = training_latents(
-        load_model(tf, model_dir), card, dataset.splits["train"], coding["fit_images"], seed
-    )
+    model = model if model is not None else load_model(tf, model_dir)
+    latents = training_latents(model, card, dataset.splits["train"], coding["fit_images"], seed)
     quantizer = UniformQuantizer.fit(latents, coding["bits"], coding["step"])
     symbols = quantizer.quantize(latents)
     prior = HistogramPrior.fit(

@@ -171,8 +171,11 @@ class CompressiveCodec(Codec):
         return float(getattr(self.model, f"estimate_bits{suffix}")(tf.constant(image)))
 
 
-def learned_codec(model_dir: str | Path, point: dict[str, Any] | None = None) -> Codec:
-    """The codec of any trained variant: its range coder, or its quantized latent (codecs.latent)."""
+def learned_codec(
+    model_dir: str | Path, point: dict[str, Any] | None = None, coder: str | Path | None = None
+) -> Codec:
+    """The codec of any trained variant: its range coder, or its quantized latent (codecs.latent,
+    with the latent coder `coder`, by default latent_coder.npz beside the model)."""
     from aecompress.codecs.latent import LatentCodec
     from aecompress.models import LATENT_FAMILIES
 
@@ -182,5 +185,5 @@ def learned_codec(model_dir: str | Path, point: dict[str, Any] | None = None) ->
     except (OSError, ValueError, KeyError) as err:
         raise ValueError(f"{card_path}: the model card of {model_dir} cannot be read ({err})") from err
     if family in LATENT_FAMILIES:
-        return LatentCodec.from_model_dir(model_dir)
+        return LatentCodec.from_model_dir(model_dir, coder)
     return CompressiveCodec.from_model_dir(model_dir, point)

@@ -20,6 +20,7 @@ import numpy as np
 from aecompress.codecs import Codec, settings_hash
 from aecompress.codecs.container import ContainerError, Header
 from aecompress.codecs.entropy import HistogramPrior
+from aecompress.codecs.registry import BaselineCodec
 from aecompress.images import blocks_to_image, image_to_blocks
 
 
@@ -171,3 +172,126 @@ def fit_pca(
         "explained_variance": float(pca.explained_variance_ratio_.sum()),
         "steps": list(steps),
     }
+
+
+class PcaBaseline(BaselineCodec):
+    """PCA as a baseline: the basis and priors fitted on a training split, one rate point per step."""
+
+    name, fitted_file = "pca", "pca.npz"
+    settings: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "default": {},
+        "description": "Settings of a pca baseline (unused by the other codecs).",
+        "properties": {
+            "fit_dataset": {
+                "type": ["string", "null"],
+                "default": None,
+                "description": (
+                    "Dataset whose training split the basis and priors are fitted on; null means "
+                    "`dataset` (a test-only dataset such as Kodak needs another one here)."
+                ),
+            },
+            "block_size": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 8,
+                "description": "Side of the square blocks the transform acts on (edge-padded at borders).",
+            },
+            "components": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "default": None,
+                "description": (
+                    "Leading principal components kept per block (at most block_size^2 x channels); "
+                    "null keeps them all. One curve per baseline: declare another baseline for another count."
+                ),
+            },
+            "steps": {
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": True,
+                "items": {"type": "number", "exclusiveMinimum": 0},
+                "default": [4, 8, 16, 32, 64],
+                "description": (
+                    "Uniform quantizer steps of the coefficients, in 8-bit pixel units (the basis is "
+                    "orthonormal); one rate point each. Steps much below 1 make the priors too wide."
+                ),
+            },
+            "max_blocks": {
+                "type": "integer",
+                "minimum": 1,
+                "default": 200000,
+                "description": "Training blocks the basis and priors are fitted on (a seeded subset beyond).",
+            },
+        },
+    }
+
+    def operating_points(self, baseline: dict[str, Any]) -> list[float]:
+        return sorted((float(step) for step in baseline["pca"]["steps"]), reverse=True)
+
+    def fit_dataset(self, baseline: dict[str, Any]) -> str:
+        return baseline["pca"]["fit_dataset"] or baseline["dataset"]
+
+    def problems(self, config: dict[str, Any], baseline: dict[str, Any], where: str) -> list[str]:
+        from aecompress.config import dataset_channels
+
+        options, fit_dataset = baseline["pca"], self.fit_dataset(baseline)
+        if fit_dataset not in config["datasets"]:
+            known = ", ".join(sorted(config["datasets"]))
+            return [f"{where}.pca.fit_dataset: '{fit_dataset}' is not a key of `datasets` (known: {known})"]
+        problems = []
+        if config["datasets"][fit_dataset]["test_fraction"] == 1:
+            problems.append(
+                f"{where}.pca.fit_dataset: '{fit_dataset}' is test-only (test_fraction: 1); name a dataset "
+                "with a training split to fit the basis on"
+            )
+        channels, coded = dataset_channels(config, fit_dataset), dataset_channels(config, baseline["dataset"])
+        if channels != coded:
+            problems.append(
+                f"{where}.pca.fit_dataset: '{fit_dataset}' has {channels} channels, the coded dataset "
+                f"'{baseline['dataset']}' {coded}"
+            )
+        values = options["block_size"] ** 2 * channels
+        if (options["components"] or 0) > values:
+            problems.append(
+                f"{where}.pca.components: {options['components']} exceeds the {values} values of a "
+                f"{options['block_size']}x{options['block_size']}x{channels} block"
+            )
+        return problems
+
+    def fit(self, images, baseline: dict[str, Any], fit_dataset: str, smoothing: float, seed: int, out_path):
+        options = baseline["pca"]
+        return fit_pca(
+            name=baseline["name"],
+            trained_on=fit_dataset,
+            images=images,
+            block_size=options["block_size"],
+            components=options["components"],
+            steps=options["steps"],
+            max_blocks=options["max_blocks"],
+            smoothing=smoothing,
+            seed=seed,
+            out_path=out_path,
+        )
+
+    def build(self, point: float, fitted: str | None = None, name: str | None = None) -> PcaCodec:
+        if fitted is None:
+            raise ValueError("a pca codec needs its fitted file (pca.npz)")
+        return PcaCodec.from_file(fitted, point, name)
+
+    def describe(self, codec: PcaCodec) -> dict[str, Any]:
+        size = codec.block_size
+        return {
+            "params": {"step": codec.step, "block_size": size},
+            "coding": {
+                "quantized": f"the leading {codec.components} PCA coefficients of each {size}x{size} block",
+                "quantizer": f"uniform, step {codec.step:g} (8-bit pixel units)",
+                "prior": "one smoothed histogram per component, counted on training blocks",
+                "entropy_coder": "tensorflow-compression range coder, 16-bit CDFs, overflow escape",
+            },
+            "trained_on": codec.trained_on,
+        }
+
+
+BASELINE = PcaBaseline()
