@@ -1,4 +1,4 @@
-"""Report helpers: published reference curves."""
+"""The report package's sections and helpers, and the published reference curves."""
 
 from pathlib import Path
 
@@ -14,7 +14,7 @@ def test_published_kodak_curves_are_read_with_their_codec_names():
     for metric, low, high in (("psnr", 20, 55), ("ms_ssim", 0.7, 1.0)):
         curves = load_reference_curves(REFERENCES / "kodak", metric)
         assert set(curves["codec"]) == {
-            "JPEG (4:2:0)", "WebP", "BPG (4:4:4)",
+            "JPEG (4:2:0)", "WebP", "BPG (4:4:4)", "JPEG 2000 (OpenJPEG)",
             "Ballé 2017 (ICLR, opt. MSE)", "Ballé 2018 (ICLR, opt. MSE)",
         }  # fmt: skip
         assert curves["value"].between(low, high).all() and (curves["bpp"] > 0).all()
@@ -48,7 +48,7 @@ def test_only_datasets_with_published_curves_get_them():
 def test_per_image_outliers_are_beyond_tukeys_fence(tmp_path):
     import pandas as pd
 
-    from aecompress.report import per_image_outliers
+    from aecompress.report.papers import per_image_outliers
 
     mse = [0.01, 0.011, 0.012, 0.013, 0.014, 0.015, 0.016, 0.2]
     path = tmp_path / "per_image.csv"
@@ -62,11 +62,11 @@ def test_per_image_outliers_are_beyond_tukeys_fence(tmp_path):
 def test_grid_studies_tabulate_each_experiments_settings():
     import pandas as pd
 
-    from aecompress.report import grid_comparisons
+    from aecompress.report.papers import grid_comparisons
 
     results = pd.DataFrame(
         {
-            "experiment": ["cae", "cae", "cae", "other"],
+            "curve": ["cae", "cae", "cae", "other"],
             "method": ["a", "b", "c", "d"],
             "param_loss": ["mse", "huber", "ssim", None],
             "param_bottleneck_filters": [8.0, 8.0, 8.0, None],
@@ -88,7 +88,7 @@ def test_grid_studies_tabulate_each_experiments_settings():
 def test_latent_energy_is_stretched_over_the_image():
     import numpy as np
 
-    from aecompress.report import latent_heatmap
+    from aecompress.report.models import latent_heatmap
 
     latent = np.zeros((2, 3, 4), np.float32)
     latent[1, 2] = -2.0  # bottom-right latent pixel: energy 2
@@ -98,7 +98,7 @@ def test_latent_energy_is_stretched_over_the_image():
 
 
 def test_the_preprocessing_table_says_what_each_model_saw():
-    from aecompress.report import preprocessing_table
+    from aecompress.report.models import preprocessing_table
 
     card = {
         "variant": "cae_b-8", "dataset": "photos", "test_dataset": "kodak", "input_shape": [150, 225, 3],
@@ -119,7 +119,7 @@ def test_the_preprocessing_table_says_what_each_model_saw():
 def test_experiments_of_one_family_are_compared_by_what_differs():
     import pandas as pd
 
-    from aecompress.report import setting_differences
+    from aecompress.report.papers import setting_differences
 
     def card(experiment, padding, loss):
         return {
@@ -130,12 +130,12 @@ def test_experiments_of_one_family_are_compared_by_what_differs():
     cards = {"rep": card("cae-replicate", "replicate", "mse"), "zero": card("cae-zero", "zero", "mse"),
              "ssim": card("cae-ssim", "replicate", "ssim")}  # fmt: skip
     results = pd.DataFrame({"method": ["rep", "zero", "ssim", "jpeg_q5"],
-                            "experiment": ["cae-replicate", "cae-zero", "cae-ssim", "jpeg"],
-                            "family": ["deep-cae"] * 3 + ["jpeg"], "dataset": ["photos"] * 4,
+                            "curve": ["cae-replicate", "cae-zero", "cae-ssim", "jpeg"],
+                            "codec": ["deep-cae"] * 3 + ["jpeg"], "dataset": ["photos"] * 4,
                             "mse": [0.010, 0.012, 0.011, 0.02],
                             "psnr": [20.0, 19.2, 19.6, 17.0]})  # fmt: skip
     (table,) = setting_differences(results, cards).values()
-    assert list(table.columns) == ["experiment", "loss", "padding", "mse", "psnr"]  # filters are shared
+    assert list(table.columns) == ["curve", "loss", "padding", "mse", "psnr"]  # filters are shared
     assert table.loc["zero", "padding"] == "zero" and table.loc["ssim", "loss"] == "ssim"
     assert table.loc["zero", "mse"] == 0.012
 
@@ -147,8 +147,8 @@ def test_the_tuning_section_states_the_study_and_lists_the_best_finished_trials(
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from aecompress import report
     from aecompress.config import validate_config
+    from aecompress.report import papers as report
     from aecompress.tuning import select_configuration
 
     config = validate_config({
@@ -188,10 +188,12 @@ def test_collapsed_points_are_hollow_marked_and_listed():
     import matplotlib.pyplot as plt
     import pandas as pd
 
-    from aecompress.report import collapsed_models, mse_by_ratio_and_bias, plot_rate_distortion
+    from aecompress.report.papers import mse_by_ratio_and_bias
+    from aecompress.report.rate_distortion import plot_rate_distortion
+    from aecompress.report.the_run import collapsed_models
 
     results = pd.DataFrame(
-        {"method": ["d_2_t", "d_2_f", "d_8_t", "d_8_f"], "experiment": "d", "family": "dense",
+        {"method": ["d_2_t", "d_2_f", "d_8_t", "d_8_f"], "curve": "d", "codec": "dense",
          "dataset": "mnist", "kind": "learned", "bpp": [1.0, 1.1, 2.0, 2.1], "psnr": [12.0, 12.1, 18.0, 18.5],
          "mse": [0.0676, 0.06, 0.02, 0.018], "float_latent_mse": [0.0675, 0.06, 0.02, 0.018],
          "param_latent_units": [2, 2, 8, 8], "param_use_bias": [True, False, True, False],
@@ -216,7 +218,7 @@ def test_the_learning_curve_draws_rd_cost_and_the_gain_over_jpeg_against_steps()
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from aecompress.report import plot_learning_curve
+    from aecompress.report.rate_distortion import plot_learning_curve
 
     curve = [{"family": "factorized-prior", "lmbda": 0.01, "step": s, "rd_cost": c, "psnr_over_jpeg_db": g}
              for s, c, g in ((1000, 2.2, -3.0), (2000, 1.8, -2.1), (4000, 1.6, -1.0))]  # fmt: skip
@@ -235,3 +237,15 @@ def test_the_learning_curve_draws_rd_cost_and_the_gain_over_jpeg_against_steps()
     assert list(learned.get_xdata()) == [0.2, 0.9] and "BD-rate +12.5%" in learned.get_label()
     assert list(jpeg.get_ydata()) == [26.5, 29.0, 31.5]
     plt.close(fig)
+
+
+def test_a_block_models_latent_is_laid_back_on_its_block_grid():
+    import numpy as np
+
+    from aecompress.report.models import spatial_latent
+
+    latent = np.arange(5 * 7 * 3, dtype=np.float32).reshape(35, 3)  # a 36x50 image in 8x8 blocks
+    grid = spatial_latent(latent, 36, 50)
+    assert grid.shape == (5, 7, 3) and grid[1, 0, 2] == latent[7, 2]
+    code = np.ones((1, 16), np.float32)  # one image, one code: left as it is
+    assert spatial_latent(code, 8, 8).shape == (1, 16)

@@ -52,7 +52,7 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     }
     summaries = {
         p.parent.name: json.loads(p.read_text())
-        for p in (workdir / "results/evaluation").glob("*/summary.json")
+        for p in (workdir / "results/evaluation").glob("*/*/summary.json")
     }
     assert set(summaries) == expected
     low, high = summaries["jpeg-photos_quality-20"], summaries["jpeg-photos_quality-90"]
@@ -63,9 +63,7 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     )
     assert 0 < low["bpp"] < high["bpp"] and low["metrics"]["psnr"] < high["metrics"]["psnr"]
     assert 0 < low["header_bpp"] < low["bpp"]
-    assert (
-        "Rate-distortion: every method with a real bitstream" in (workdir / "results/report.html").read_text()
-    )
+    assert "Every method on one rate axis" in (workdir / "results/report.html").read_text()
     # Every method has a real file: the dense models through their 6-bit latent coder.
     for name, summary in summaries.items():
         assert summary["bpp"] > summary["header_bpp"] > 0, name
@@ -102,17 +100,16 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     assert "Paper vs this run" in html and "Not comparable: the paper used MNIST" in html
     assert "392x (h=2), bias" in html and "0.0624" in html
     for section in ("Nominal compression ratio vs real bits", "Classifier accuracy on reconstructions",
-                    "Equal-rate and equal-quality comparisons against JPEG"):  # fmt: skip
+                    "Equal rate and equal quality against JPEG", "The header on small images"):  # fmt: skip
         assert section in html
     assert 'class="dataframe table1"' in html
     for ratio in ("digits: 32x (h=2)", "digits: 4x (h=16)"):
         assert ratio in html
     assert "data:image/png;base64" in html  # figures are embedded
-    with np.load(
-        workdir / "results/evaluation/dense-digits_latent_units-16_use_bias-true/samples.npz"
-    ) as data:
+    point = "dense-digits_latent_units-16_use_bias-true"
+    with np.load(workdir / "results/evaluation" / point / point / "samples.npz") as data:
         assert data["latent_0"].shape == (16,)  # the dense code of the first test digit
-    with np.load(workdir / "results/evaluation/jpeg-photos_quality-20/samples.npz") as data:
+    with np.load(workdir / "results/evaluation/jpeg-photos/jpeg-photos_quality-20/samples.npz") as data:
         assert "latent_0" not in data  # a classical codec has no latent
     assert "<script src=" not in html.split("<body")[1]  # nothing to fetch for the content
 
@@ -130,7 +127,7 @@ def test_the_tuning_study_runs_one_job_per_outer_fold_and_its_final_model_is_eva
     card = json.loads((workdir / "results/models/cae-search/model.json").read_text())
     assert card["params"] == selection["params"] and card["training"]["loss"] == selection["loss"]
     assert card["family"] == "deep-cae" and card["epochs_run"] == 2  # Hyperband's max_epochs
-    summary = json.loads((workdir / "results/evaluation/cae-search/summary.json").read_text())
+    summary = json.loads((workdir / "results/evaluation/cae-search/cae-search/summary.json").read_text())
     assert summary["bpp"] > summary["header_bpp"] > 0 and summary["coding"]["quantizer"]
     assert 0 < summary["classification"]["accuracy_ratio"] <= 1.2  # scored by the digits classifier
     html = (workdir / "results/report.html").read_text()
@@ -141,7 +138,7 @@ def test_the_tuning_study_runs_one_job_per_outer_fold_and_its_final_model_is_eva
 def test_a_larger_latent_gives_a_lower_test_mse(tiny_run):
     _, workdir = tiny_run
     mse = {}
-    for path in (workdir / "results/evaluation").glob("dense-digits*/per_image.csv"):
+    for path in (workdir / "results/evaluation").glob("dense-digits*/*/per_image.csv"):
         mse[path.parent.name] = pd.read_csv(path)["mse"].mean()
     for bias in ("true", "false"):
         assert (
@@ -262,7 +259,7 @@ def test_mnist_preset_downloads_from_a_mirror_and_runs(tmp_path):
     assert "verified" in (tmp_path / "logs/download/mnist/t10k-labels-idx1-ubyte.gz.log").read_text()
     summaries = {
         p.parent.name: json.loads(p.read_text())
-        for p in (tmp_path / "results/evaluation").glob("*/summary.json")
+        for p in (tmp_path / "results/evaluation").glob("*/*/summary.json")
     }
     low, high = (
         summaries["dense-mnist_latent_units-2_use_bias-true"],
@@ -271,7 +268,7 @@ def test_mnist_preset_downloads_from_a_mirror_and_runs(tmp_path):
     assert low["nominal_compression_ratio"] == 392 and high["nominal_compression_ratio"] == 14
     assert high["metrics"]["mse"] < low["metrics"]["mse"] and low["n_images"] == 300
     # The preset's classifier and baselines score the same 300 test digits.
-    pca = json.loads((tmp_path / "results/evaluation/pca-mnist_step-32/summary.json").read_text())
+    pca = json.loads((tmp_path / "results/evaluation/pca-mnist/pca-mnist_step-32/summary.json").read_text())
     assert (
         pca["bpp"] > 0
         and pca["classification"]["accuracy_original"] == low["classification"]["accuracy_original"]
@@ -341,7 +338,7 @@ def test_stl10_sample_archive_runs_through_the_workflow_with_a_registry_override
     card = json.loads((tmp_path / "results/models/stl-blocks/model.json").read_text())
     assert card["preprocessing"]["normalization"]["kind"] == "standardize"
     assert len(card["preprocessing"]["normalization"]["mean"]) == 3
-    summary = json.loads((tmp_path / "results/evaluation/stl-blocks/summary.json").read_text())
+    summary = json.loads((tmp_path / "results/evaluation/stl-blocks/stl-blocks/summary.json").read_text())
     assert summary["n_images"] == 42 and summary["metrics"]["psnr"] > 15
 
     # Without the override the sample fails verification against the official MD5.
@@ -382,12 +379,12 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
     assert result.returncode == 0, result.stderr[-4000:]
     summaries = {
         p.parent.name: json.loads(p.read_text())
-        for p in (tmp_path / "results/evaluation").glob("*/summary.json")
+        for p in (tmp_path / "results/evaluation").glob("*/*/summary.json")
     }
     assert set(summaries) == {"fp_lmbda-0.01", "fp_lmbda-0.01_on-photos", "slim_width-8", "slim_width-4"}
     second = summaries.pop("fp_lmbda-0.01_on-photos")  # the same model's files, on the other test set
     assert second["dataset"] == "photos" and second["variant"] == "fp_lmbda-0.01" and second["n_images"] == 1
-    assert second["bpp"] > 0 and second["method"] == "fp_lmbda-0.01_on-photos"
+    assert second["bpp"] > 0 and second["id"] == "fp_lmbda-0.01_on-photos"
     for summary in summaries.values():
         assert (
             summary["dataset"] == "kodak" and summary["trained_on"] == "photos" and summary["n_images"] == 2
@@ -396,7 +393,7 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
     assert summaries["slim_width-4"]["bpp"] < summaries["slim_width-8"]["bpp"]
     train = summaries["slim_width-4"]["train_metrics"]  # the SlimCAE thesis's train vs test tables
     assert train["images"] == 1 and train["bpp"] > 0 and 0 < train["ms_ssim"] <= 1
-    per_image = pd.read_csv(tmp_path / "results/evaluation/fp_lmbda-0.01/per_image.csv")
+    per_image = pd.read_csv(tmp_path / "results/evaluation/fp_lmbda-0.01/fp_lmbda-0.01/per_image.csv")
     assert set(per_image["height"] * per_image["width"]) == {768 * 512}
     assert np.allclose(
         per_image["bpp"], per_image["file_bits"] / (768 * 512)
@@ -404,10 +401,10 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
     header_bits = per_image["file_bits"] - per_image["payload_bits"]
     assert (header_bits > 0).all() and np.allclose(header_bits, per_image["header_bpp"] * 768 * 512)
     assert summaries["fp_lmbda-0.01"]["real_over_estimated_bits"] > 0
-    with np.load(tmp_path / "results/evaluation/fp_lmbda-0.01/samples.npz") as samples:
+    with np.load(tmp_path / "results/evaluation/fp_lmbda-0.01/fp_lmbda-0.01/samples.npz") as samples:
         latent = samples["latent_0"]  # the analysis transform's output, for the report's figures
     assert latent.ndim == 3 and latent.shape[2] == 8 and sorted(latent.shape[:2]) == [32, 48]
-    with np.load(tmp_path / "results/evaluation/slim_width-4/samples.npz") as samples:
+    with np.load(tmp_path / "results/evaluation/slim/slim_width-4/samples.npz") as samples:
         assert samples["latent_0"].shape[2] == 4
     html = (tmp_path / "results/report.html").read_text()
     assert "Dotted: published Kodak results" in html
@@ -448,6 +445,23 @@ def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny
             "() => [i.naturalWidth, i.naturalHeight], () => [0, 0])))"
         )
         headings = page.evaluate("Array.from(document.querySelectorAll('h2')).map(h => h.textContent)")
+        subheadings = page.evaluate("Array.from(document.querySelectorAll('h3')).map(h => h.textContent)")
+        # The first screen: the key results, above the fold of a 900 px window.
+        key_top = page.evaluate("document.getElementById('key-results').getBoundingClientRect().top")
+        # A contents link jumps to its section.
+        page.click("nav.contents a[href='#what-the-papers-measured']")
+        page.wait_for_function("location.hash === '#what-the-papers-measured'")
+        target = "document.getElementById('what-the-papers-measured')"
+        jumped = page.evaluate(f"[window.scrollY, {target}.getBoundingClientRect().top]")
+        ranked = page.evaluate(
+            """Array.from(document.querySelectorAll('table.key-results')).map(t => ({
+                dataset: t.dataset.dataset,
+                head: Array.from(t.querySelectorAll('thead th')).map(c => c.textContent.trim()),
+                rows: Array.from(t.querySelectorAll('tbody tr')).map(
+                    r => Array.from(r.children).map(c => c.textContent.trim())),
+            }))"""
+        )
+        omitted = page.evaluate("document.body.innerText.includes('Left out, no data in this run:')")
         tables = page.evaluate(
             """Array.from(document.querySelectorAll('table.dataframe')).map(t => ({
                 head: Array.from(t.querySelectorAll('thead th')).map(c => c.textContent.trim()),
@@ -463,28 +477,64 @@ def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny
     assert len(images) >= len(figures) > 5
     assert all(width > 0 and height > 0 for width, height in images), images
     assert title == "tiny integration run"
+    assert headings == ["Key results", "Rate-distortion", "What the papers measured", "Inside the models",
+                        "The run"]  # fmt: skip
     for section in (
-        "Run summary", "Paper vs this run", "Datasets", "Test-set results of every rate point",
-        "Rate-distortion: every method with a real bitstream, on one rate axis",
-        "Nominal compression ratio vs real bits",
+        "Key results on photos", "Paper vs this run", "Datasets", "Test-set results of every rate point",
+        "Every method on one rate axis", "Nominal compression ratio vs real bits",
         "Classifier accuracy on reconstructions (CIFAR-10 paper, Fig. 4)",
         "MSE by compression ratio and bias (MNIST paper, Table 1)", "Job durations",
         "Hyperparameter search: Hyperband in nested cross-validation",
     ):  # fmt: skip
-        assert any(h.startswith(section) for h in headings), (section, headings)
+        assert any(h.startswith(section) for h in subheadings), (section, subheadings)
+    assert 0 < key_top < 900  # the key results open the page
+    assert jumped[0] > 0 and abs(jumped[1]) < 5  # the link scrolled its section to the top
+    assert not omitted or "Left out" in (workdir / "results/report.html").read_text()
+    _check_key_results(ranked, workdir)
     # The table of every rate point shows each summary's own numbers (4 decimals).
     (results,) = [t for t in tables if {"method", "bpp", "psnr", "mse"} <= set(t["head"])]
     column = {name: i for i, name in enumerate(results["head"])}  # pandas: index header, then columns
     shown = {row[column["method"]]: row for row in results["rows"]}
     summaries = {
         p.parent.name: json.loads(p.read_text())
-        for p in (workdir / "results/evaluation").glob("*/summary.json")
+        for p in (workdir / "results/evaluation").glob("*/*/summary.json")
     }
     assert set(shown) == set(summaries)
     for method, row in shown.items():
         for name in ("bpp", "psnr", "mse"):
             value = summaries[method]["bpp"] if name == "bpp" else summaries[method]["metrics"][name]
             assert float(row[column[name]]) == pytest.approx(value, abs=1.5e-4 * max(1, abs(value)))
+
+
+def _check_key_results(ranked, workdir):
+    """Every key-results row against the summaries: the curve's points, bpp range and BD-rate
+    against JPEG recomputed from the summary files alone."""
+    from aecompress.comparisons import bd_metrics
+
+    summaries = [json.loads(p.read_text()) for p in (workdir / "results/evaluation").glob("*/*/summary.json")]
+    points = pd.DataFrame(
+        [{"curve": s["curve"], "dataset": s["dataset"], "codec": s["codec"], "bpp": s["bpp"],
+          "psnr": s["metrics"]["psnr"], "collapsed": bool((s["collapse"] or {}).get("collapsed"))}
+         for s in summaries if s["bpp"] is not None]
+    )  # fmt: skip
+    assert [t["dataset"] for t in ranked] == sorted(points["dataset"].unique())
+    for table in ranked:
+        column = {name: i for i, name in enumerate(table["head"])}
+        on_dataset = points[(points["dataset"] == table["dataset"]) & ~points["collapsed"]]
+        anchor = on_dataset[on_dataset["codec"] == "jpeg"]
+        assert {row[column["method"]] for row in table["rows"]} == set(on_dataset["curve"])
+        for row in table["rows"]:
+            curve = on_dataset[on_dataset["curve"] == row[column["method"]]]
+            assert int(row[column["points"]]) == len(curve)
+            low, high = row[column["bpp range"]].split("-")
+            assert float(low) == pytest.approx(curve["bpp"].min(), abs=6e-4)
+            assert float(high) == pytest.approx(curve["bpp"].max(), abs=6e-4)
+            expected = bd_metrics(anchor, curve, "psnr")["bd_rate"]
+            shown = row[column["BD-rate vs JPEG (%)"]]
+            assert (
+                (shown == "n/a") if expected is None else float(shown) == pytest.approx(expected, abs=0.051)
+            )
+        assert [int(row[column["rank"]]) for row in table["rows"]] == list(range(1, len(table["rows"]) + 1))
 
 
 @pytest.mark.usefixtures("mirror")
@@ -522,6 +572,6 @@ def test_a_streamed_photo_corpus_from_an_archive_runs_through_the_workflow(tmp_p
     assert not list((tmp_path / "results/datasets/cid").glob(".staging.*"))  # nothing left behind
     manifest = json.loads((prepared / "manifest.json").read_text())
     assert manifest["splits"]["test"] == {"count": 3, "labelled": False, "layout": "files"}
-    summary = json.loads((tmp_path / "results/evaluation/fp-cid/summary.json").read_text())
+    summary = json.loads((tmp_path / "results/evaluation/fp-cid/fp-cid/summary.json").read_text())
     assert summary["n_images"] == 3 and summary["bpp"] > 0
     assert (tmp_path / "results/report.html").is_file()

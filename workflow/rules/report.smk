@@ -1,12 +1,30 @@
+# What the report reads, by path: written first, so the notebook has one parameter and a change
+# of anything listed (a rate point, a benchmark, the config) re-renders the report.
+rule report_manifest:
+    output:
+        plan.report_manifest_path(),
+    log:
+        "logs/report_manifest.log",
+    conda:
+        ENV
+    params:
+        manifest=plan.report_manifest(config, REFERENCE_CURVES, SEED_RESULTS),
+    script:
+        "../scripts/write_report_manifest.py"
+
+
 rule report:
     input:
         notebook=workflow.source_path("../notebooks/report.py"),
+        manifest=plan.report_manifest_path(),
         datasets=[plan.prepared_dataset_path(d) for d in DATASETS],
-        variant_files=[
+        # The evaluation jobs' folders (the rate points' files inside are named in the manifest).
+        evaluations=[plan.evaluation_dir(job) for job in EVALUATION_JOBS],
+        models=[
             path
             for files in plan.report_variant_files(list(EVALUATIONS.values()))
             for key, path in files.items()
-            if key != "id"
+            if key in ("card", "history")
         ],
         tuning=[
             path
@@ -46,16 +64,5 @@ rule report:
     resources:
         mem_mb=RESOURCES["report"]["mem_mb"],
         runtime=RESOURCES["report"]["runtime"],
-    params:
-        title=config["report"]["title"],
-        config=config,
-        datasets={d: plan.prepared_dataset_path(d) for d in DATASETS},
-        variants=plan.report_variant_files(list(EVALUATIONS.values())),
-        benchmarks=BENCHMARKS,
-        references=REFERENCE_CURVES,
-        jobs={rule: len(paths) for rule, paths in BENCHMARKS.items()},
-        tuning=plan.report_tuning_files(config),
-        seed_results=SEED_RESULTS,
-        seed_studies=plan.seed_studies(config),
     script:
         "../scripts/render_report.py"

@@ -1,8 +1,4 @@
-"""Snakemake entry point: execute the report notebook and write standalone HTML.
-
-Every named param of the rule is a notebook parameter of the same name (report.smk lists them),
-plus `figures_dir`, the rule's figures output.
-"""
+"""Snakemake entry point: execute the report notebook on the run's manifest, write standalone HTML."""
 
 from aecompress.report import render_report
 from aecompress.runtime import output_to_log
@@ -12,5 +8,5 @@ with output_to_log(snakemake.log[0]):
         notebook=snakemake.input.notebook,
         html_path=snakemake.output.html,
         executed_path=snakemake.output.notebook,
-        parameters={**dict(snakemake.params.items()), "figures_dir": snakemake.output.figures},
+        manifest=snakemake.input.manifest,
     )

@@ -1,0 +1,166 @@
+"""Key results, the report's first screen: per test set, which method wins and by how much.
+
+The methods are ranked by BD-rate against JPEG on PSNR (reliable figures first, the others
+flagged), the best learned method is shown against the best classical one on one image at
+matched bpp, and the rate-distortion plot follows.
+"""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from aecompress.report.page import Plot, Section, Table, Text
+from aecompress.report.rate_distortion import (
+    collapsed_note,
+    matched_rate_figure,
+    matched_rate_points,
+    rd_figure,
+)
+from aecompress.report.results import Run, beside_summary, middle_rate_point
+
+RANKING_COLUMNS = ("rank", "method", "kind", "codec", "BD-rate vs JPEG (%)", "BD-PSNR (dB)", "reliable",
+                   "points", "bpp range")  # fmt: skip
+
+
+def section(run: Run) -> Section:
+    group = Section(
+        "Key results",
+        "Per test set, every curve ranked by its BD-rate against JPEG on PSNR: the average change in bits "
+        "at equal quality (negative: fewer bits than JPEG). *Reliable*: both curves have 4 points or more "
+        "and overlap on at least half the narrower quality range.",
+        missing="no method with a bitstream",
+    )
+    coded = run.results[run.results["bpp"].notna()]
+    parts = [test_set(run, dataset, subset) for dataset, subset in coded.groupby("dataset")]
+    # Test sets with a ranking against JPEG first: they answer "which method wins".
+    group.subsections = sorted(parts, key=lambda part: not any(isinstance(b, Table) for b in part.blocks))
+    return group
+
+
+def ranking(results: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The curves of one test set ranked by BD-rate against JPEG (PSNR): reliable figures first,
+    then unreliable ones, then curves without a figure; each with its kind, codec and bpp range."""
+    from aecompress.comparisons import bd_table
+
+    on_dataset = results[results["dataset"] == dataset]
+    bd = bd_table(on_dataset, metrics=("psnr",))
+    if bd.empty:
+        return pd.DataFrame(columns=RANKING_COLUMNS)
+    rows = []
+    for row in bd.to_dict("records"):
+        curve = on_dataset[(on_dataset["curve"] == row["method"]) & on_dataset["bpp"].notna()]
+        rows.append(
+            {
+                "method": row["method"],
+                "kind": curve["kind"].iloc[0],
+                "codec": curve["codec"].iloc[0],
+                "BD-rate vs JPEG (%)": row["bd_rate_psnr_%"],
+                "BD-PSNR (dB)": row["bd_psnr"],
+                "reliable": bool(row["reliable_psnr"]),
+                "points": int(row["points"]),
+                "bpp range": f"{curve['bpp'].min():.3f}-{curve['bpp'].max():.3f}",
+            }
+        )
+    table = pd.DataFrame(rows)
+    has_rate = table["BD-rate vs JPEG (%)"].notna()
+    table["_order"] = (~table["reliable"]).astype(int) + (~has_rate).astype(int)  # 0 reliable, 2 no figure
+    table = table.sort_values(["_order", "BD-rate vs JPEG (%)", "method"]).drop(columns="_order")
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table.reset_index(drop=True)
+
+
+def headline(table: pd.DataFrame, dataset: str) -> str:
+    """One sentence per test set: the winner, and the best learned method where it is not."""
+    if table.empty:
+        return f"On **{dataset}** there is no JPEG curve to rank the methods against."
+    best = table.iloc[0]
+    parts = [f"On **{dataset}**, **{best['method']}** ({best['kind']}) ranks first: {_rate(best)}."]
+    learned = table[table["kind"] == "learned"]
+    if not learned.empty and best["kind"] != "learned":
+        top = learned.iloc[0]
+        parts.append(f"The best learned method, **{top['method']}**, ranks {top['rank']}: {_rate(top)}.")
+    return " ".join(parts)
+
+
+def _rate(row: pd.Series) -> str:
+    rate = row["BD-rate vs JPEG (%)"]
+    if pd.isna(rate):
+        return "no BD-rate against JPEG (curves not monotone or not overlapping)"
+    flag = "" if row["reliable"] else f", unreliable ({row['points']} points or little overlap)"
+    return f"{rate:+.1f}% bits against JPEG at equal PSNR{flag}"
+
+
+def ranking_html(table: pd.DataFrame, dataset: str) -> str:
+    """The ranking as an HTML table the browser test can find (class key-results, the test set in
+    data-dataset), BD figures to one decimal, unreliable rows marked."""
+    shown = table.copy()
+    shown["BD-rate vs JPEG (%)"] = [
+        f"{v:+.1f}" if pd.notna(v) else "n/a" for v in shown["BD-rate vs JPEG (%)"]
+    ]
+    shown["BD-PSNR (dB)"] = [f"{v:+.2f}" if pd.notna(v) else "n/a" for v in shown["BD-PSNR (dB)"]]
+    shown["reliable"] = ["yes" if v else "no (flagged)" for v in shown["reliable"]]
+    body = shown.to_html(index=False, border=0, classes="key-results", escape=True)
+    return body.replace(
+        '<table class="dataframe key-results"',
+        f'<table class="dataframe key-results" data-dataset="{html.escape(dataset)}"',
+        1,
+    )
+
+
+def best_pair(results: pd.DataFrame, table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """The best learned and best classical curve's rate points nearest each other in bpp on the
+    first test image (the learned curve's median rate point sets the target)."""
+    learned, classical = table[table["kind"] == "learned"], table[table["kind"] == "classical"]
+    if learned.empty or classical.empty:
+        return pd.DataFrame()
+    names = [learned.iloc[0]["method"], classical.iloc[0]["method"]]
+    points = results[(results["dataset"] == dataset) & results["curve"].isin(names) & results["bpp"].notna()]
+    anchor = middle_rate_point(points[points["curve"] == names[0]])
+    first = pd.read_csv(beside_summary(anchor["summary"], "per_image.csv"), nrows=1).iloc[0]
+    _, chosen = matched_rate_points(points, target=float(first["bpp"]))
+    return chosen
+
+
+def test_set(run: Run, dataset: str, subset: pd.DataFrame) -> Section:
+    table = ranking(run.results, dataset)
+    out = Section(f"Key results on {dataset}")
+    out.add(Text(headline(table, dataset)))
+    if not table.empty:
+        out.add(
+            Table(
+                ranking_html(table, dataset),
+                f"{dataset}: methods ranked by BD-rate against JPEG",
+                fold=False,
+                html=True,
+            )
+        )
+    pair = best_pair(run.results, table, dataset) if not table.empty else pd.DataFrame()
+    if len(pair) == 2:
+        fig = matched_rate_figure(pair)
+        fig.suptitle(
+            f"{dataset}: the best learned and the best classical method at matched bpp", fontsize="small"
+        )
+        out.add(
+            Plot(
+                fig,
+                f"key-best-pair-{dataset}",
+                f"the first test image of `{dataset}` from the best learned and the best classical method "
+                "(by BD-rate), each at its rate point nearest the learned median rate on this image.",
+            )
+        )
+    published = (
+        " Published curves, where known (Kodak), are drawn dotted beneath, each labelled with its codec."
+    )
+    out.add(
+        Plot(
+            rd_figure(run, dataset, subset),
+            f"rate-distortion-{dataset}",
+            f"bpp of real files (header included) vs PSNR and MS-SSIM on the test split of `{dataset}`, "
+            "every experiment (config `experiments`) and baseline (config `baselines`) evaluated on it."
+            + (published if run.manifest["references"].get(dataset) else ""),
+        )
+    )
+    note = collapsed_note(subset)
+    return out.add(note) if note is not None else out
