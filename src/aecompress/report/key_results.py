@@ -45,6 +45,8 @@ def ranking(results: pd.DataFrame, dataset: str) -> pd.DataFrame:
     from aecompress.comparisons import bd_table
 
     on_dataset = results[results["dataset"] == dataset]
+    if "collapsed" in on_dataset:  # as in the BD-rate fit: a model that learned nothing is no point
+        on_dataset = on_dataset[~on_dataset["collapsed"].fillna(False).astype(bool)]
     bd = bd_table(on_dataset, metrics=("psnr",))
     if bd.empty:
         return pd.DataFrame(columns=RANKING_COLUMNS)

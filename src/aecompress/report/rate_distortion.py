@@ -373,7 +373,7 @@ def plot_matched_rate_grid(chosen: pd.DataFrame, fig) -> None:
 
 
 def matched_rate_figure(chosen: pd.DataFrame):
-    size = panel_inches(beside_summary(chosen["summary"].iloc[0], "samples.npz"), 1.5, 2.6)
+    size = panel_inches(beside_summary(chosen["summary"].iloc[0], "samples.npz"), 1.5, 2.0)
     fig = figure(size * (len(chosen) + 1), size + 0.8, layout="constrained")
     plot_matched_rate_grid(chosen, fig)
     return fig
