@@ -163,3 +163,22 @@ def test_a_registered_codec_is_a_baseline_by_its_name_with_its_own_settings(mini
     minimal_config["baselines"][0]["codec"] = "mp3"
     with pytest.raises(ConfigError, match="baselines.0..codec.*'jpeg', 'webp', 'avif', 'pca', 'jpeg2000'"):
         validate_config(minimal_config)
+
+
+def test_the_report_manifest_names_every_file_the_report_reads(repo):
+    """The notebook's one parameter: every rate point's files inside its evaluation job's folder,
+    the models' cards and histories, and where the figures go."""
+    from aecompress.config import load_config
+
+    config = load_config(repo / "config.yaml")
+    manifest = plan.report_manifest(config, {"kodak": "resources/reference-results/kodak"}, {})
+    assert manifest["title"] == config["report"]["title"] and manifest["figures"] == "results/figures"
+    points = {entry["id"]: entry for entry in manifest["variants"]}
+    assert points["jpeg-photos_quality-5"]["summary"] == (
+        "results/evaluation/jpeg-photos/jpeg-photos_quality-5/summary.json"
+    )
+    assert "card" not in points["jpeg-photos_quality-5"]  # a baseline has no model card
+    dense = points["dense-photos_latent_units-12"]
+    assert dense["card"] == "results/models/dense-photos_latent_units-12/model.json"
+    assert manifest["jobs"]["evaluate"] == len(plan.evaluation_jobs(config)) == 19
+    assert set(manifest["datasets"]) == {"digits", "photos"}
