@@ -66,3 +66,44 @@ def test_a_collapsed_rate_point_is_left_out_of_the_bd_fit():
     results = pd.concat([ANCHOR.assign(collapsed=False), broken])
     row = bd_table(results).set_index("method").loc["fp"]
     assert row["points"] == 4 and row["bd_rate_psnr_%"] == pytest.approx(-20, abs=1e-6)
+
+
+def _per_image(rates, psnr, spread, seed):
+    """Per-image tables of a curve: each point's images scattered around its mean."""
+    rng = np.random.default_rng(seed)
+    tables = []
+    for rate, quality in zip(rates, psnr, strict=True):
+        noise = rng.normal(0, spread, 12)
+        tables.append(
+            pd.DataFrame({"image": [f"i{k}" for k in range(12)], "bpp": rate * (1 + 0.1 * noise),
+                          "psnr": quality + noise})
+        )  # fmt: skip
+    return tables
+
+
+def test_the_bootstrap_interval_holds_the_bd_rate_and_narrows_with_agreement():
+    from aecompress.comparisons import bd_rate_interval
+
+    rates, psnr = [0.25, 0.5, 1.0, 2.0], [28.0, 31.0, 34.0, 37.0]
+    anchor = _per_image(rates, psnr, 1.0, 0)
+    test = _per_image([r * 0.8 for r in rates], psnr, 1.0, 1)
+    low, high = bd_rate_interval(anchor, test, "psnr", resamples=300, seed=3)
+    means = [pd.DataFrame({"bpp": [t["bpp"].mean() for t in c], "psnr": [t["psnr"].mean() for t in c]})
+             for c in (anchor, test)]  # fmt: skip
+    estimate = bd_metrics(*means, "psnr")["bd_rate"]
+    assert low < estimate < high and low < -20 < high
+    assert (low, high) == bd_rate_interval(anchor, test, "psnr", resamples=300, seed=3)  # seeded
+    # Images that agree more (less spread between them) leave a narrower interval.
+    agreeing = _per_image(rates, psnr, 0.1, 0), _per_image([r * 0.8 for r in rates], psnr, 0.1, 1)
+    tight = bd_rate_interval(*agreeing, "psnr", resamples=300, seed=3)
+    assert tight[1] - tight[0] < (high - low) / 3
+    # The table carries it next to each BD-rate, from each rate point's per-image file.
+    tables = {f"a{k}": t for k, t in enumerate(anchor)} | {f"t{k}": t for k, t in enumerate(test)}
+    results = pd.concat([
+        curve([t["bpp"].mean() for t in anchor], [t["psnr"].mean() for t in anchor], "jpeg-d", "jpeg")
+        .assign(summary=[f"a{k}" for k in range(4)]),
+        curve([t["bpp"].mean() for t in test], [t["psnr"].mean() for t in test], "fp", "factorized-prior")
+        .assign(summary=[f"t{k}" for k in range(4)]),
+    ])  # fmt: skip
+    row = bd_table(results, metrics=("psnr",), per_image=tables.__getitem__, resamples=300, seed=3)
+    assert tuple(row.set_index("method").loc["fp", "bd_rate_psnr_ci95"]) == (low, high)

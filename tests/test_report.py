@@ -249,3 +249,14 @@ def test_a_block_models_latent_is_laid_back_on_its_block_grid():
     assert grid.shape == (5, 7, 3) and grid[1, 0, 2] == latent[7, 2]
     code = np.ones((1, 16), np.float32)  # one image, one code: left as it is
     assert spatial_latent(code, 8, 8).shape == (1, 16)
+
+
+def test_curves_without_a_bd_rate_are_ranked_by_their_psnr_over_jpeg_at_their_rates():
+    import pandas as pd
+
+    from aecompress.report.key_results import psnr_over
+
+    jpeg = pd.DataFrame({"bpp": [0.1, 0.4, 1.6], "psnr": [24.0, 30.0, 36.0]})
+    near = pd.DataFrame({"bpp": [0.2, 0.8], "psnr": [26.0, 32.0]})  # jpeg: 27 and 33 at these rates
+    assert psnr_over(jpeg, near) == pytest.approx(-1.0)
+    assert pd.isna(psnr_over(jpeg, pd.DataFrame({"bpp": [3.0, 6.0], "psnr": [40.0, 45.0]})))  # out of range

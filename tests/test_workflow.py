@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import MIRROR, require
 
 pytestmark = pytest.mark.integration
@@ -514,16 +515,22 @@ def test_the_report_opens_in_a_real_browser_and_shows_the_summaries_numbers(tiny
 
 
 def _check_key_results(ranked, workdir):
-    """Every key-results row against the summaries: the curve's points, bpp range and BD-rate
-    against JPEG recomputed from the summary files alone."""
-    from aecompress.comparisons import bd_metrics
+    """Every key-results row against the summaries: the curve's points, bpp range, BD-rate against
+    JPEG and its bootstrap interval, recomputed from the summary and per-image files alone."""
+    from aecompress.comparisons import bd_metrics, bd_rate_interval
 
-    summaries = [json.loads(p.read_text()) for p in (workdir / "results/evaluation").glob("*/*/summary.json")]
-    points = pd.DataFrame(
-        [{"curve": s["curve"], "dataset": s["dataset"], "codec": s["codec"], "bpp": s["bpp"],
-          "psnr": s["metrics"]["psnr"], "collapsed": bool((s["collapse"] or {}).get("collapsed"))}
-         for s in summaries if s["bpp"] is not None]
-    )  # fmt: skip
+    paths = sorted((workdir / "results/evaluation").glob("*/*/summary.json"))
+    rows = []
+    for path in paths:
+        s = json.loads(path.read_text())
+        if s["bpp"] is not None:
+            rows.append(
+                {"curve": s["curve"], "dataset": s["dataset"], "codec": s["codec"], "bpp": s["bpp"],
+                 "psnr": s["metrics"]["psnr"], "collapsed": bool((s["collapse"] or {}).get("collapsed")),
+                 "per_image": path.with_name("per_image.csv")}
+            )  # fmt: skip
+    points = pd.DataFrame(rows)
+    seed = yaml.safe_load((workdir / "config.yaml").read_text())["seed"]
     # A ranking on every test set with a JPEG curve (the digits have none in this run).
     assert [t["dataset"] for t in ranked] == sorted(points.loc[points["codec"] == "jpeg", "dataset"].unique())
     for table in ranked:
@@ -542,6 +549,12 @@ def _check_key_results(ranked, workdir):
             assert (
                 (shown == "n/a") if expected is None else float(shown) == pytest.approx(expected, abs=0.051)
             )
+            interval = expected is not None and bd_rate_interval(
+                [pd.read_csv(p) for p in anchor["per_image"]], [pd.read_csv(p) for p in curve["per_image"]],
+                "psnr", 1000, seed,
+            )  # fmt: skip
+            text = f"{interval[0]:+.1f} to {interval[1]:+.1f}" if interval else "n/a"
+            assert row[column["95% interval (%)"]] == text
         assert [int(row[column["rank"]]) for row in table["rows"]] == list(range(1, len(table["rows"]) + 1))
 
 

@@ -33,12 +33,23 @@ def overlap(anchor_quality: np.ndarray, test_quality: np.ndarray) -> float:
     return max(0.0, high - low) / narrower
 
 
+def _sorted_curve(rate: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As _curve, on arrays: by rate, one point per rate, no NaN."""
+    keep = np.isfinite(rate) & np.isfinite(quality)
+    rate, quality = rate[keep], quality[keep]
+    rate, first = np.unique(rate, return_index=True)  # sorted, duplicates dropped (first kept)
+    return rate, quality[first]
+
+
 def bd_metrics(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> dict[str, float | bool | None]:
     """BD-rate (%) and BD-quality of `test` against `anchor` for one quality metric."""
+    return bd_arrays(*_curve(anchor, metric), *_curve(test, metric))
+
+
+def bd_arrays(rate_a, quality_a, rate_t, quality_t, quality: bool = True) -> dict[str, float | bool | None]:
+    """bd_metrics on two curves given as arrays sorted by rate (`quality`: also BD-quality)."""
     import bjontegaard
 
-    rate_a, quality_a = _curve(anchor, metric)
-    rate_t, quality_t = _curve(test, metric)
     result: dict[str, float | bool | None] = {
         "bd_rate": None,
         "bd_quality": None,
@@ -61,17 +72,69 @@ def bd_metrics(anchor: pd.DataFrame, test: pd.DataFrame, metric: str) -> dict[st
         warnings.simplefilter("ignore")  # the package warns on small overlap; we report `overlap` instead
         options = {"method": "pchip", "require_matching_points": False}
         result["bd_rate"] = float(bjontegaard.bd_rate(rate_a, quality_a, rate_t, quality_t, **options))
-        result["bd_quality"] = float(bjontegaard.bd_psnr(rate_a, quality_a, rate_t, quality_t, **options))
+        if quality:
+            result["bd_quality"] = float(bjontegaard.bd_psnr(rate_a, quality_a, rate_t, quality_t, **options))
     result["reliable"] = share >= MIN_OVERLAP and min(len(rate_a), len(rate_t)) >= 4
     return result
 
 
-def bd_table(results: pd.DataFrame, anchor_codec: str = "jpeg", metrics=("psnr", "ms_ssim")) -> pd.DataFrame:
+def bd_rate_interval(
+    anchor: list[pd.DataFrame],
+    test: list[pd.DataFrame],
+    metric: str,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """A per-image bootstrap interval of the BD-rate of `test` against `anchor`.
+
+    Each curve is given as one per-image table per rate point (per_image.csv: image, bpp and the
+    metric) on the same test images. A resample draws the images with replacement, the same
+    draw for every rate point of both curves, and recomputes each point's mean bpp and metric and
+    the BD-rate; the interval is the central `level` of the resamples that give one (None when
+    fewer than half do, e.g. curves that stop overlapping). With 3 test photos the interval shows
+    how little a single BD-rate says."""
+    tables = [*anchor, *test]
+    images = sorted(set.intersection(*(set(t["image"].astype(str)) for t in tables)))
+    if len(images) < 2 or not anchor or not test:
+        return None
+    columns = []
+    for table in tables:
+        indexed = table.assign(image=table["image"].astype(str)).drop_duplicates("image").set_index("image")
+        columns.append(indexed.loc[images, ["bpp", metric]].to_numpy(float))
+    values = np.stack(columns)  # (points, images, 2)
+    draws = np.random.default_rng(seed).integers(0, len(images), (resamples, len(images)))
+    means = values[:, draws, :].mean(axis=2)  # (points, resamples, 2)
+    split = len(anchor)
+    rates = []
+    for r in range(resamples):
+        anchor_curve = _sorted_curve(means[:split, r, 0], means[:split, r, 1])
+        test_curve = _sorted_curve(means[split:, r, 0], means[split:, r, 1])
+        rate = bd_arrays(*anchor_curve, *test_curve, quality=False)["bd_rate"]
+        if rate is not None and np.isfinite(rate):
+            rates.append(rate)
+    if len(rates) < resamples / 2:
+        return None
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(rates, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def bd_table(
+    results: pd.DataFrame,
+    anchor_codec: str = "jpeg",
+    metrics=("psnr", "ms_ssim"),
+    per_image=None,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """BD-rate of every curve against the anchor codec's curve on the same test set.
 
     `results` has one row per rate point (report.load_summaries): dataset, curve, codec, bpp and
     the metrics. Rows without a bitstream, and collapsed rate points (collapse.py: a
-    model that learned nothing is not a point of its curve), are left out.
+    model that learned nothing is not a point of its curve), are left out. With `per_image` (a
+    function from a rate point's `summary` path to its per-image table), each BD-rate also gets
+    a 95% per-image bootstrap interval (bd_rate_interval, `resamples` draws from `seed`).
     """
     coded = results[results["bpp"].notna()]
     if "collapsed" in coded:
@@ -88,6 +151,14 @@ def bd_table(results: pd.DataFrame, anchor_codec: str = "jpeg", metrics=("psnr",
             for metric in metrics:
                 scores = bd_metrics(anchor, curve, metric)
                 row[f"bd_rate_{metric}_%"] = scores["bd_rate"]
+                if per_image is not None:
+                    interval = None
+                    if scores["bd_rate"] is not None:
+                        tables = [
+                            [per_image(path) for path in points["summary"]] for points in (anchor, curve)
+                        ]
+                        interval = bd_rate_interval(*tables, metric, resamples, seed)
+                    row[f"bd_rate_{metric}_ci95"] = interval
                 row[f"bd_{metric}"] = scores["bd_quality"]
                 row[f"overlap_{metric}"] = scores["overlap"]
                 row[f"reliable_{metric}"] = scores["reliable"]

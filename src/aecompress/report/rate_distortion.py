@@ -98,17 +98,16 @@ def plot_rate_distortion(results: pd.DataFrame, ax, metric: str, label: str) -> 
 
 
 def bd_rates(run: Run) -> Section:
-    from aecompress import comparisons
-
     out = Section(
         "BD-rate against JPEG",
         "Average rate difference at equal quality (negative: fewer bits than JPEG), and average quality "
         "difference at equal rate, over the overlapping range (bjontegaard package, pchip). `reliable` "
         "is false when the curves overlap on less than half the narrower quality range or have fewer "
-        "than 4 points.",
+        "than 4 points. `ci95`: the 95% interval of the BD-rate over per-image bootstrap resamples of "
+        "the test images (config `report.bd_bootstrap_resamples`); none with fewer than 2 images.",
         missing="no JPEG baseline on a test set with other coded methods",
     )
-    table = comparisons.bd_table(run.results)
+    table = run.bd_table()
     if not table.empty:
         out.add(Table(table, "BD-rate and BD-quality of every curve"))
     return out

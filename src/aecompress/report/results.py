@@ -23,6 +23,7 @@ class Run:
     results: pd.DataFrame
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     histories: dict[str, pd.DataFrame] = field(default_factory=dict)
+    _per_image: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, manifest_path: str | Path) -> Run:
@@ -59,6 +60,23 @@ class Run:
     def benchmarks(self) -> pd.DataFrame:
         paths = [p for files in self.manifest["benchmarks"].values() for p in files]
         return benchmark_table(paths)
+
+    def per_image(self, summary_path: str) -> pd.DataFrame:
+        """A rate point's per_image.csv (read once)."""
+        if summary_path not in self._per_image:
+            self._per_image[summary_path] = pd.read_csv(beside_summary(summary_path, "per_image.csv"))
+        return self._per_image[summary_path]
+
+    def bd_table(self, metrics=("psnr", "ms_ssim"), results: pd.DataFrame | None = None) -> pd.DataFrame:
+        """comparisons.bd_table with the 95% per-image bootstrap interval of every BD-rate
+        (config `report.bd_bootstrap_resamples`, seeded with the run's seed)."""
+        from aecompress.comparisons import bd_table
+
+        resamples = (self.config.get("report") or {}).get("bd_bootstrap_resamples", 1000)
+        per_image = self.per_image if resamples else None
+        results = self.results if results is None else results
+        seed = self.config.get("seed", 0)
+        return bd_table(results, metrics=metrics, per_image=per_image, resamples=resamples, seed=seed)
 
     def samples_of(self, point: str) -> str:
         return next(p["samples"] for p in self.manifest["variants"] if p["id"] == point)
