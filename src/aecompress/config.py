@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -137,6 +137,7 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
     from aecompress.models import check_variant, get_family
     from aecompress.plan import expand_variants
 
+    channels = partial(dataset_channels, config)
     problems: list[str] = []
     for name, options in config["datasets"].items():
         problems += [f"datasets.{name}.{p}" for p in check_dataset_options(options)]
@@ -162,19 +163,10 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 f"{where}.dataset: '{experiment['dataset']}' is test-only (test_fraction: 1); train on "
                 "another dataset and use this one as test_dataset"
             )
-        elif (
-            test_dataset is not None
-            and (
-                channels := (
-                    dataset_channels(config, test_dataset),
-                    dataset_channels(config, experiment["dataset"]),
-                )
-            )
-            and channels[0] != channels[1]
-        ):
+        elif test_dataset is not None and channels(test_dataset) != channels(experiment["dataset"]):
             problems.append(
-                f"{where}.test_dataset: '{test_dataset}' has {channels[0]} channels, the "
-                f"training dataset {channels[1]}; set `channels` on one of them"
+                f"{where}.test_dataset: '{test_dataset}' has {channels(test_dataset)} channels, the "
+                f"training dataset {channels(experiment['dataset'])}; set `channels` on one of them"
             )
         primary = test_dataset or experiment["dataset"]
         for name in experiment["also_test_on"]:
@@ -183,14 +175,10 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 problems.append(f"{where}.also_test_on: '{name}' is not a key of `datasets` (known: {known})")
             elif name == primary:
                 problems.append(f"{where}.also_test_on: '{name}' is already the experiment's test set")
-            elif (
-                primary in config["datasets"]
-                and (channels := (dataset_channels(config, name), dataset_channels(config, primary)))
-                and channels[0] != channels[1]
-            ):
+            elif primary in config["datasets"] and channels(name) != channels(primary):
                 problems.append(
-                    f"{where}.also_test_on: '{name}' has {channels[0]} channels, the test set "
-                    f"'{primary}' {channels[1]}"
+                    f"{where}.also_test_on: '{name}' has {channels(name)} channels, the test set "
+                    f"'{primary}' {channels(primary)}"
                 )
         if experiment["training"]["mixed_precision"] and get_family(experiment["family"]).entropy_model:
             problems.append(

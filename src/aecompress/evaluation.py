@@ -322,14 +322,14 @@ def _model_points(tf, job, model_path, train, train_images, latent_coding, out_d
     model_path = Path(model_path)
     card = json.loads((model_path.parent / "model.json").read_text())
     family = get_family(card["family"]).implementation()
+    model = load_model(tf, model_path)  # once for every point and test set
     latent = None
     if job["fits_latent_coder"]:
-        model = load_model(tf, model_path)
         coder = out_dir / CODER_FILE
         out_dir.mkdir(parents=True, exist_ok=True)
         print(fit_latent_coder(model_path, train, latent_coding, seed, threads, coder, model=model))
         latent = LatentCodec.from_model_dir(model_path, coder, model=model)
-    compressive: dict[Any, CompressiveCodec] = {}  # by width: each loaded once
+    compressive: dict[Any, CompressiveCodec] = {}  # by width
 
     def evaluate_point(evaluation, dataset):
         test = dataset.splits["test"]
@@ -344,7 +344,9 @@ def _model_points(tf, job, model_path, train, train_images, latent_coding, out_d
         else:
             width = (evaluation.get("point") or {}).get("width")
             if width not in compressive:
-                compressive[width] = CompressiveCodec.from_model_dir(model_path, evaluation.get("point"))
+                compressive[width] = CompressiveCodec.from_model_dir(
+                    model_path, evaluation.get("point"), model
+                )
             codec = compressive[width]
             extra = {
                 "coding": {

@@ -267,11 +267,16 @@ def model_file(variant_id: str, name: str) -> str:
     return f"{RESULTS}/models/{variant_id}/{name}"
 
 
-def baseline_fit_file(baseline: str, codec: str) -> str:
-    """What a fitted baseline's codec learned (a PCA basis and priors: results/baselines/<name>/pca.npz)."""
+def fitted_file_name(codec: str) -> str | None:
+    """The file name of what a codec fits (pca.npz), None for codecs that fit nothing."""
     from aecompress.codecs.registry import baseline_codec
 
-    return f"{RESULTS}/baselines/{baseline}/{baseline_codec(codec).fitted_file}"
+    return baseline_codec(codec).fitted_file
+
+
+def baseline_fit_file(baseline: str, codec: str) -> str:
+    """What a fitted baseline's codec learned (a PCA basis and priors: results/baselines/<name>/pca.npz)."""
+    return f"{RESULTS}/baselines/{baseline}/{fitted_file_name(codec)}"
 
 
 def classifier_file(dataset: str, name: str) -> str:
@@ -408,9 +413,7 @@ def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
             benchmark_path("select_configuration", s["name"]) for s in config.get("tuning", [])
         ],
         "fit_baseline": [
-            benchmark_path(
-                "fit_baseline", baseline_fit_file(name, b["codec"]).removeprefix(f"{RESULTS}/baselines/")
-            )
+            benchmark_path("fit_baseline", f"{name}/{fitted_file_name(b['codec'])}")
             for name, b in fitted_baselines(config).items()
         ],
         "evaluate": [benchmark_path("evaluate", job) for job in evaluation_jobs(config)],

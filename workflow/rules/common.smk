@@ -58,8 +58,7 @@ wildcard_constraints:
     filename="|".join(re.escape(f) for f in FILENAMES) or "(?!)",
     baseline="|".join(re.escape(b) for b in BASELINES) or "(?!)",
     fitted_file="|".join(
-        re.escape(Path(plan.baseline_fit_file(name, b["codec"])).name)
-        for name, b in FITTED_BASELINES.items()
+        re.escape(plan.fitted_file_name(b["codec"])) for b in FITTED_BASELINES.values()
     )
     or "(?!)",
     study="|".join(re.escape(s) for s in STUDIES) or "(?!)",

@@ -64,8 +64,11 @@ class CompressiveCodec(Codec):
         return cls(model, family, method, digest.digest()[:16], width)
 
     @classmethod
-    def from_model_dir(cls, model_dir: str | Path, point: dict[str, Any] | None = None) -> CompressiveCodec:
-        """The codec of a trained variant: `results/models/<variant>/model` (model.json beside it)."""
+    def from_model_dir(
+        cls, model_dir: str | Path, point: dict[str, Any] | None = None, model=None
+    ) -> CompressiveCodec:
+        """The codec of a trained variant: `results/models/<variant>/model` (model.json beside it);
+        `model`: the model already loaded from there (one load for every width of a SlimCAE)."""
         from aecompress.runtime import import_tensorflow
         from aecompress.training import load_model
 
@@ -82,8 +85,8 @@ class CompressiveCodec(Codec):
             if width not in widths:
                 raise ValueError(f"{model_dir}: width {width} is not one of the model's widths {widths}")
         method = card["variant"] + (f"_width-{width}" if card["family"] == "slimcae" else "")
-        tf = import_tensorflow(2)
-        return cls(load_model(tf, model_dir), card["family"], method, model_hash(model_dir), width)
+        model = model if model is not None else load_model(import_tensorflow(2), model_dir)
+        return cls(model, card["family"], method, model_hash(model_dir), width)
 
     def identity(self) -> bytes:
         return self._identity

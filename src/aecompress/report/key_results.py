@@ -19,7 +19,7 @@ from aecompress.report.rate_distortion import (
     matched_rate_points,
     rd_figure,
 )
-from aecompress.report.results import Run, beside_summary, middle_rate_point
+from aecompress.report.results import Run, middle_rate_point
 
 RANKING_COLUMNS = ("rank", "method", "kind", "codec", "BD-rate vs JPEG (%)", "95% interval (%)",
                    "BD-PSNR (dB)", "reliable", "points", "bpp range")  # fmt: skip
@@ -140,17 +140,18 @@ def ranking_html(table: pd.DataFrame, dataset: str) -> str:
     )
 
 
-def best_pair(results: pd.DataFrame, table: pd.DataFrame, dataset: str) -> pd.DataFrame:
+def best_pair(run: Run, table: pd.DataFrame, dataset: str) -> pd.DataFrame:
     """The best learned and best classical curve's rate points nearest each other in bpp on the
     first test image (the learned curve's median rate point sets the target)."""
     learned, classical = table[table["kind"] == "learned"], table[table["kind"] == "classical"]
     if learned.empty or classical.empty:
         return pd.DataFrame()
+    results = run.results
     names = [learned.iloc[0]["method"], classical.iloc[0]["method"]]
     points = results[(results["dataset"] == dataset) & results["curve"].isin(names) & results["bpp"].notna()]
     anchor = middle_rate_point(points[points["curve"] == names[0]])
-    first = pd.read_csv(beside_summary(anchor["summary"], "per_image.csv"), nrows=1).iloc[0]
-    _, chosen = matched_rate_points(points, target=float(first["bpp"]))
+    first = run.per_image(anchor["summary"]).iloc[0]
+    _, chosen = matched_rate_points(points, run.per_image, target=float(first["bpp"]))
     return chosen
 
 
@@ -167,7 +168,7 @@ def test_set(run: Run, dataset: str, subset: pd.DataFrame) -> Section:
                 html=True,
             )
         )
-    pair = best_pair(run.results, table, dataset) if not table.empty else pd.DataFrame()
+    pair = best_pair(run, table, dataset) if not table.empty else pd.DataFrame()
     if len(pair) == 2:
         fig = matched_rate_figure(pair)
         fig.suptitle(

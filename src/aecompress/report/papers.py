@@ -89,11 +89,10 @@ def accuracy_table(results: pd.DataFrame) -> pd.DataFrame:
     return rows[columns].sort_values(["dataset", "bpp"]).reset_index(drop=True)
 
 
-def per_class_accuracy(summary_paths: list[str]) -> pd.DataFrame:
+def per_class_accuracy(summaries: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows: methods (plus 'original'); columns: classes; values: classifier accuracy."""
     rows = {}
-    for path in summary_paths:
-        summary = json.loads(Path(path).read_text())
+    for summary in summaries:
         classification = summary.get("classification")
         if classification:
             rows.setdefault(f"original ({summary['dataset']})", classification["per_class_accuracy_original"])
@@ -146,7 +145,7 @@ def accuracy_section(run: Run) -> Section:
     if not accuracy.empty:
         out.add(
             Table(accuracy, "accuracy of every method"),
-            Table(per_class_accuracy(run.summary_paths), "per class"),
+            Table(per_class_accuracy(list(run.summaries.values())), "per class"),
         )
     return out
 
@@ -361,7 +360,7 @@ def train_test_section(run: Run) -> Section:
         fig = figure(7, 3)
         ax = fig.subplots()
         for row in curve.sort_values("param_width", ascending=False).itertuples():
-            values = pd.read_csv(beside_summary(row.summary, "per_image.csv"))["ms_ssim"].dropna()
+            values = run.per_image(row.summary)["ms_ssim"].dropna()
             if len(values):
                 ax.hist(values, bins=20, alpha=0.5, label=f"width {int(row.param_width)} ({row.bpp:.3f} bpp)")
         ax.set_xlabel("per-image test MS-SSIM")
@@ -565,11 +564,10 @@ def outliers_section(run: Run) -> Section:
     return out
 
 
-def per_class_mse(summary_paths: list[str]) -> pd.DataFrame:
+def per_class_mse(summaries: list[dict[str, Any]]) -> pd.DataFrame:
     """Rows: variants with labelled test data; columns: classes."""
     rows, ratios = {}, {}
-    for path in summary_paths:
-        summary = json.loads(Path(path).read_text())
+    for summary in summaries:
         if summary.get("per_class_mse"):
             rows[summary["id"]] = summary["per_class_mse"]
             ratios[summary["id"]] = summary["nominal_compression_ratio"]
@@ -580,7 +578,7 @@ def per_class_mse(summary_paths: list[str]) -> pd.DataFrame:
 
 def per_class_section(run: Run) -> Section:
     out = Section("Per-class MSE (MNIST paper, Fig. 8)", missing="no labelled test set")
-    table = per_class_mse(run.summary_paths)
+    table = per_class_mse(list(run.summaries.values()))
     if table.empty:
         return out
     fig = figure(9, 0.35 * len(table) + 1.5)

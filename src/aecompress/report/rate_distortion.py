@@ -208,19 +208,13 @@ def header_share(run: Run) -> Section:
         missing=f"no test images under {SMALL_IMAGE}x{SMALL_IMAGE}",
     )
     sizes = {}
-    for point in run.results["method"]:
-        per_image = pd.read_csv(
-            beside_summary(_summary(run, point), "per_image.csv"), usecols=["height", "width"]
-        )
+    for point, summary in zip(run.results["method"], run.results["summary"], strict=True):
+        per_image = run.per_image(summary)
         sizes[point] = int(max(per_image["height"].max(), per_image["width"].max()))
     table = header_rates(run.results, sizes)
     if not table.empty:
         out.add(Table(table, "bpp with and without the header"))
     return out
-
-
-def _summary(run: Run, point: str) -> str:
-    return run.results.loc[run.results["method"] == point, "summary"].iloc[0]
 
 
 def nominal_versus_real(results: pd.DataFrame) -> pd.DataFrame:
@@ -267,7 +261,7 @@ def nominal_section(run: Run) -> Section:
         return out
     results = run.results
     codings = {
-        json.dumps(json.loads(Path(p).read_text())["coding"], sort_keys=True)
+        json.dumps(run.summaries[p]["coding"], sort_keys=True)
         for p in results.loc[results["float_latent_psnr"].notna(), "summary"]
     }
     for coding in sorted(codings):
@@ -289,7 +283,7 @@ def equal_rate_section(run: Run) -> Section:
     for _, curve in learned.groupby("curve"):
         chosen = middle_rate_point(curve)
         fig = figure(11, 3.4)
-        plot_equal_rate(chosen["summary"], fig, trials=trials)
+        plot_equal_rate(run, chosen["summary"], fig, trials=trials)
         out.add(
             Plot(
                 fig,
@@ -301,17 +295,18 @@ def equal_rate_section(run: Run) -> Section:
     return out
 
 
-def plot_equal_rate(summary_path: str, fig, codec: str = "jpeg", trials: dict | None = None) -> None:
+def plot_equal_rate(
+    run: Run, summary_path: str, fig, codec: str = "jpeg", trials: dict | None = None
+) -> None:
     """The first test image: original | the method | JPEG at equal bpp | JPEG at equal PSNR.
 
     JPEG is searched over every quality on this very image (comparisons.codec_trials); `trials`
     keeps each image's search for the next method shown on it."""
     from aecompress.comparisons import closest_trial, codec_trials
 
-    summary = json.loads(Path(summary_path).read_text())
-    folder = Path(summary_path).parent
-    names, originals, reconstructions = load_samples(str(folder / "samples.npz"))
-    row = pd.read_csv(folder / "per_image.csv").iloc[0]
+    summary = run.summaries[summary_path]
+    names, originals, reconstructions = load_samples(beside_summary(summary_path, "samples.npz"))
+    row = run.per_image(summary_path).iloc[0]
     original = originals[0]
     key = f"{summary['dataset']}/{names[0]}/{codec}"
     trials = {} if trials is None else trials
@@ -335,12 +330,15 @@ def plot_equal_rate(summary_path: str, fig, codec: str = "jpeg", trials: dict | 
     fig.suptitle(f"{summary['dataset']}: test image {names[0]}", fontsize="small")
 
 
-def matched_rate_points(results: pd.DataFrame, target: float | None = None) -> tuple[float, pd.DataFrame]:
+def matched_rate_points(
+    results: pd.DataFrame, per_image, target: float | None = None
+) -> tuple[float, pd.DataFrame]:
     """For one dataset: a target rate (by default the median bpp of the learned rate points on the
-    first test image) and, per experiment or baseline, the rate point closest to it on that image."""
+    first test image) and, per experiment or baseline, the rate point closest to it on that image.
+    `per_image`: a rate point's per-image table by its summary path (Run.per_image)."""
     rows = []
     for row in results[results["bpp"].notna()].itertuples():
-        first = pd.read_csv(beside_summary(row.summary, "per_image.csv"), nrows=1).iloc[0]
+        first = per_image(row.summary).iloc[0]
         rows.append(
             {"curve": row.curve, "method": row.method, "kind": row.kind, "summary": row.summary,
              "bpp": float(first["bpp"]), "psnr": float(first["psnr"])}
@@ -387,7 +385,7 @@ def matched_rate_section(run: Run) -> Section:
         missing="fewer than two methods with a bitstream on any test set",
     )
     for dataset, subset in run.results[run.results["bpp"].notna()].groupby("dataset"):
-        target, chosen = matched_rate_points(subset)
+        target, chosen = matched_rate_points(subset, run.per_image)
         if len(chosen) < 2:
             continue
         fig = matched_rate_figure(chosen)

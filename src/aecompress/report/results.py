@@ -21,6 +21,7 @@ class Run:
 
     manifest: dict[str, Any]
     results: pd.DataFrame
+    summaries: dict[str, dict[str, Any]] = field(default_factory=dict)  # by summary path
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     histories: dict[str, pd.DataFrame] = field(default_factory=dict)
     _per_image: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
@@ -29,22 +30,19 @@ class Run:
     def load(cls, manifest_path: str | Path) -> Run:
         manifest = json.loads(Path(manifest_path).read_text())
         points = manifest["variants"]
-        results = load_summaries([p["summary"] for p in points])
+        summaries = read_summaries([p["summary"] for p in points])
+        results = summary_table(summaries)
         card_files = {p["id"]: p["card"] for p in points if "card" in p}
         texts = {path: Path(path).read_text() for path in set(card_files.values())}
         cards = {point: json.loads(texts[path]) for point, path in card_files.items()}
         history_files = {p["history"] for p in points if "history" in p}
         read = {path: pd.read_csv(path) for path in history_files}
         histories = {p["id"]: read[p["history"]] for p in points if "history" in p}
-        return cls(manifest, results, cards, histories)
+        return cls(manifest, results, summaries, cards, histories)
 
     @property
     def config(self) -> dict[str, Any]:
         return self.manifest["config"]
-
-    @property
-    def summary_paths(self) -> list[str]:
-        return [p["summary"] for p in self.manifest["variants"]]
 
     @cached_property
     def tested_on(self) -> dict[str, str]:
@@ -62,7 +60,7 @@ class Run:
         return benchmark_table(paths)
 
     def per_image(self, summary_path: str) -> pd.DataFrame:
-        """A rate point's per_image.csv (read once)."""
+        """A rate point's per_image.csv (read once; callers must not modify it)."""
         if summary_path not in self._per_image:
             self._per_image[summary_path] = pd.read_csv(beside_summary(summary_path, "per_image.csv"))
         return self._per_image[summary_path]
@@ -78,16 +76,24 @@ class Run:
         seed = self.config.get("seed", 0)
         return bd_table(results, metrics=metrics, per_image=per_image, resamples=resamples, seed=seed)
 
+    @cached_property
+    def _samples(self) -> dict[str, str]:
+        return {p["id"]: p["samples"] for p in self.manifest["variants"]}
+
     def samples_of(self, point: str) -> str:
-        return next(p["samples"] for p in self.manifest["variants"] if p["id"] == point)
+        return self._samples[point]
 
 
 def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
-    """One row per rate point: its identity (evaluation.Identity; `method` is its id), operating
-    point, mean metrics. Summaries of another schema version are refused, not misread."""
+    """One row per rate point of these summary files (summary_table)."""
+    return summary_table(read_summaries(summary_paths))
+
+
+def read_summaries(summary_paths: list[str]) -> dict[str, dict[str, Any]]:
+    """Every summary.json by its path. Summaries of another schema version are refused, not misread."""
     from aecompress.evaluation import SUMMARY_SCHEMA_VERSION
 
-    rows = []
+    summaries = {}
     for path in summary_paths:
         summary = json.loads(Path(path).read_text())
         if summary.get("schema_version") != SUMMARY_SCHEMA_VERSION:
@@ -95,6 +101,15 @@ def load_summaries(summary_paths: list[str]) -> pd.DataFrame:
                 f"{path}: summary schema version {summary.get('schema_version')}, this report reads "
                 f"{SUMMARY_SCHEMA_VERSION}; re-run its evaluation job"
             )
+        summaries[path] = summary
+    return summaries
+
+
+def summary_table(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """One row per rate point: its identity (evaluation.Identity; `method` is its id), operating
+    point, mean metrics; `summary` is the file's path."""
+    rows = []
+    for path, summary in summaries.items():
         row = {
             "method": summary["id"],
             "curve": summary["curve"],
