@@ -54,7 +54,7 @@ def build(tf, strategy, args):
     }
     config = validate_config({"datasets": {"d": {"source": "bundled-photos"}}, "experiments": [experiment]})
     params = config["experiments"][0]["params"]  # with the family's defaults
-    family = get_family(args.family).implementation()
+    family = get_family(args.family)
     with strategy.scope():
         model = family.build_model(params, (args.patch, args.patch, 3), Normalization("unit"), {})
         family.compile_model(model, tf.keras.optimizers.Adam(1e-4))

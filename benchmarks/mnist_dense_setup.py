@@ -49,7 +49,7 @@ def load_mnist(folder: Path):
 
 
 def train_one(tf, train, test, h: int, bias: bool, setup: str, epochs: int, batch: int, seed: int) -> dict:
-    from aecompress.models import dense
+    from aecompress.models.dense import FAMILY as dense
     from aecompress.preprocessing import Normalization
 
     optimizer_name, initializer = SETUPS[setup]

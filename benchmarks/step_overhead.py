@@ -38,7 +38,7 @@ def build(tf, filters: int, size: int):
     from aecompress.models import get_family
     from aecompress.preprocessing import Normalization
 
-    family = get_family("factorized-prior").implementation()
+    family = get_family("factorized-prior")
     model = family.build_model(
         {"num_filters": filters, "lmbda": 0.01}, (size, size, 3), Normalization("unit"), {}
     )

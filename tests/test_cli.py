@@ -53,12 +53,12 @@ def test_errors_name_the_file_and_exit_with_status_2(tmp_path, photo, capsys):
 
 
 def test_a_trained_model_compresses_a_users_png(tf, tmp_path, photo):
-    from aecompress.models import compressive
+    from aecompress.models import get_family
     from aecompress.preprocessing import Normalization
 
     path, image = photo
-    model = compressive.build_model(
-        "factorized-prior", {"num_filters": 8, "lmbda": 0.01}, (32, 32, 3), Normalization("unit")
+    model = get_family("factorized-prior").build_model(
+        {"num_filters": 8, "lmbda": 0.01}, (32, 32, 3), Normalization("unit")
     )
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     model.fit(np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32), epochs=1, verbose=0)
@@ -82,7 +82,7 @@ def test_a_dense_autoencoder_and_a_pca_baseline_code_a_users_png(tf, tmp_path, p
     from aecompress.codecs.latent import fit_latent_coder
     from aecompress.codecs.pca import fit_pca
     from aecompress.images import ImageSet, PreparedDataset
-    from aecompress.models import dense
+    from aecompress.models.dense import FAMILY as dense
     from aecompress.preprocessing import Normalization
 
     path, image = photo

@@ -107,6 +107,26 @@ def test_an_8x8_file_has_16_bytes_of_overhead_and_each_field_reads_back():
         pack("jpeg", None, b"\0" * 8, (8, 8, 1), [b"x"])
 
 
+def test_a_file_of_many_payloads_carries_its_count_and_one_of_four_is_unchanged():
+    """ms2020 writes a string per latent slice: more than the 2-bit count holds."""
+    import zlib
+
+    strings = [bytes([i]) * (i + 1) for i in range(11)]
+    data = pack("ms2020", None, b"\5" * 8, (40, 56, 3), strings)
+    header, payloads = unpack(data)
+    assert payloads == strings and header.kind == "ms2020" and data[1] & 0x04
+    four = pack("hyperprior", None, b"\5" * 8, (40, 56, 3), strings[:4])
+    assert not four[1] & 0x04 and unpack(four)[1] == strings[:4]  # the format-2 layout of before
+    # A count above the limit is refused before anything is sliced, CRC or not.
+    crafted = bytearray(data[:-4])
+    crafted[2] = 33
+    crafted += zlib.crc32(bytes(crafted)).to_bytes(4, "little")
+    with pytest.raises(ContainerError, match="declares 33 payloads \\(at most 32\\)"):
+        unpack(bytes(crafted))
+    with pytest.raises(ValueError, match="1..32 payloads"):
+        pack("ms2020", None, b"\5" * 8, (40, 56, 3), [b"x"] * 33)
+
+
 def test_a_file_of_an_unknown_method_id_is_refused():
     import struct
     import zlib
@@ -138,24 +158,22 @@ def trained_models(tf, tmp_path_factory):
     """A tiny factorized prior, hyperprior and SlimCAE, saved as the training job saves them."""
     import json
 
-    from aecompress.models import compressive, slimcae
+    from aecompress.models import get_family
     from aecompress.preprocessing import Normalization
 
+    tf.keras.utils.set_random_seed(0)  # the estimate's accuracy below depends on the weights
     unit = Normalization("unit")
     hyper = {"num_filters": 8, "latent_filters": 8, "lmbda": 0.01, "num_scales": 64, "scale_min": 0.11,
              "scale_max": 256.0}  # fmt: skip
     factorized = {"num_filters": 8, "lmbda": 0.01}
     slim = {"widths": [8, 4], "lambdas": [8, 4], "distortion": "mse"}
-    models = {
-        "factorized-prior": (
-            compressive.build_model("factorized-prior", factorized, (32, 32, 3), unit),
-            factorized,
-        ),
-        "hyperprior": (compressive.build_model("hyperprior", hyper, (32, 32, 3), unit), hyper),
-        "slimcae": (slimcae.build_model(slim, (32, 32, 3), unit, {}), slim),
-    }
+    ms2020 = {"lmbda": 0.01, "num_filters": 8, "latent_depth": 8, "hyperprior_depth": 8, "hyper_filters": 8,
+              "slice_filters": [8, 8], "num_slices": 2, "max_support_slices": -1, "num_scales": 64,
+              "scale_min": 0.11, "scale_max": 256.0}  # fmt: skip
+    params = {"factorized-prior": factorized, "hyperprior": hyper, "slimcae": slim, "ms2020": ms2020}
+    models = {name: (get_family(name).build_model(p, (32, 32, 3), unit), p) for name, p in params.items()}
     # The same variant name, other weights: a file of one must not decode with the other.
-    models["twin"] = (compressive.build_model("factorized-prior", factorized, (32, 32, 3), unit), factorized)
+    models["twin"] = (get_family("factorized-prior").build_model(factorized, (32, 32, 3), unit), factorized)
     root = tmp_path_factory.mktemp("models")
     batch = RNG.random((2, 32, 32, 3)).astype(np.float32)
     paths = {}
@@ -186,7 +204,7 @@ def test_a_file_of_another_model_with_the_same_name_is_refused(trained_models):
         twin.decode(data, "theirs.aec")
 
 
-@pytest.mark.parametrize("family", ["factorized-prior", "hyperprior", "slimcae", "pca", "jpeg"])
+@pytest.mark.parametrize("family", ["factorized-prior", "hyperprior", "slimcae", "ms2020", "pca", "jpeg"])
 def test_a_crafted_shape_the_payload_cannot_hold_is_refused_before_decoding(
     trained_models, pca_files, family
 ):
@@ -218,7 +236,7 @@ def test_a_jpeg_file_outlives_a_pillow_upgrade(monkeypatch):
     assert classical_codec("jpeg", 75).decode(data).shape == (32, 48, 3)
 
 
-@pytest.mark.parametrize("family", ["factorized-prior", "hyperprior", "slimcae"])
+@pytest.mark.parametrize("family", ["factorized-prior", "hyperprior", "slimcae", "ms2020"])
 def test_learned_codecs_round_trip_any_size_and_refuse_other_models(trained_models, family):
     from aecompress.codecs.learned import CompressiveCodec
 

@@ -14,10 +14,11 @@ BATCH = RNG.random((2, 48, 48, 3)).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
-def modules(tf):
-    from aecompress.models import compressive, slimcae
+def build(tf):
+    """build(family, params, shape): a new model through the family's contract."""
+    from aecompress.models import get_family
 
-    return compressive, slimcae
+    return lambda family, params, shape: get_family(family).build_model(params, shape, UNIT, {})
 
 
 def hyperprior_params(**kw):
@@ -25,20 +26,24 @@ def hyperprior_params(**kw):
             "scale_max": 256.0, **kw}  # fmt: skip
 
 
+# A small model of every compressive family (the tests' sizes, not the papers').
+PARAMS = {
+    "factorized-prior": {"num_filters": 8, "lmbda": 0.05},
+    "hyperprior": hyperprior_params(),
+    "slimcae": {"widths": [12, 6], "lambdas": [64.0, 16.0], "distortion": "ms_ssim"},
+    "ms2020": {"lmbda": 0.05, "num_filters": 8, "latent_depth": 12, "hyperprior_depth": 8, "hyper_filters": 8,
+               "slice_filters": [8, 8], "num_slices": 3, "max_support_slices": 2, "num_scales": 64,
+               "scale_min": 0.11, "scale_max": 256.0},
+}  # fmt: skip
+SINGLE_POINT = ["factorized-prior", "hyperprior", "ms2020"]
+STRINGS = {"factorized-prior": 1, "hyperprior": 2, "ms2020": 4}  # ms2020: three slices and z
+
+
 @pytest.fixture(scope="module")
-def trained(tf, modules):
+def trained(tf, build):
     """One briefly trained model of each kind, ready for compression."""
-    compressive, slimcae = modules
     tf.keras.utils.set_random_seed(0)
-    models = {
-        "factorized-prior": compressive.build_model(
-            "factorized-prior", {"num_filters": 8, "lmbda": 0.05}, (48, 48, 3), UNIT
-        ),
-        "hyperprior": compressive.build_model("hyperprior", hyperprior_params(), (48, 48, 3), UNIT),
-        "slimcae": slimcae.build_model(
-            {"widths": [12, 6], "lambdas": [64.0, 16.0], "distortion": "ms_ssim"}, (48, 48, 3), UNIT, {}
-        ),
-    }
+    models = {kind: build(kind, params, (48, 48, 3)) for kind, params in PARAMS.items()}
     for model in models.values():
         model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
         model.fit(BATCH, epochs=2, batch_size=2, verbose=0)
@@ -46,10 +51,10 @@ def trained(tf, modules):
     return models
 
 
-@pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior"])
-def test_decompress_of_compress_is_the_quantized_reconstruction(tf, modules, trained, kind):
+@pytest.mark.parametrize("kind", SINGLE_POINT)
+def test_decompress_of_compress_is_the_quantized_reconstruction(tf, trained, kind):
     model = trained[kind]
-    codec = CompressiveCodec.from_model(model, kind)
+    codec = CompressiveCodec.from_model(model, kind, PARAMS[kind])
     strings = codec.encode_payloads(IMAGE)
     data = codec.encode(IMAGE)
     decoded = codec.decode(data)
@@ -57,14 +62,14 @@ def test_decompress_of_compress_is_the_quantized_reconstruction(tf, modules, tra
     np.testing.assert_array_equal(decoded, model.quantized_reconstruction(tf.constant(IMAGE)).numpy())
     bits = 8 * sum(unpack(data)[0].payload_lengths)
     assert bits == 8 * sum(len(s) for s in strings) and bits > 0
-    assert len(strings) == (2 if kind == "hyperprior" else 1)  # the hyperprior sends side information
+    assert len(strings) == STRINGS[kind]  # side information and slices are strings of their own
 
 
-def test_each_slimcae_width_codes_and_uses_a_slice_of_the_shared_kernels(tf, modules, trained):
+def test_each_slimcae_width_codes_and_uses_a_slice_of_the_shared_kernels(tf, trained):
     model = trained["slimcae"]
     sizes = {}
     for width in (12, 6):
-        codec = CompressiveCodec.from_model(model, "slimcae", width)
+        codec = CompressiveCodec.from_model(model, "slimcae", PARAMS["slimcae"], {"width": width})
         data = codec.encode(IMAGE)
         quantized = model.quantized_reconstruction(tf.constant(IMAGE), width).numpy()
         np.testing.assert_array_equal(codec.decode(data), quantized)
@@ -80,12 +85,9 @@ def test_each_slimcae_width_codes_and_uses_a_slice_of_the_shared_kernels(tf, mod
     assert model.gdn["12"][0].beta.shape == (12,) and model.gdn["6"][0].beta.shape == (6,)
 
 
-def test_every_slimcae_width_trains(tf, modules):
-    _, slimcae = modules
+def test_every_slimcae_width_trains(tf, build):
     tf.keras.utils.set_random_seed(1)
-    model = slimcae.build_model(
-        {"widths": [8, 4], "lambdas": [512.0, 128.0], "distortion": "mse"}, (48, 48, 3), UNIT, {}
-    )
+    model = build("slimcae", {"widths": [8, 4], "lambdas": [512.0, 128.0], "distortion": "mse"}, (48, 48, 3))
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
     first = model.train_on_batch(BATCH, return_dict=True)
     for _ in range(5):
@@ -95,16 +97,16 @@ def test_every_slimcae_width_trains(tf, modules):
     assert last["loss"] < first["loss"]
 
 
-@pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior", "slimcae"])
-def test_saved_model_reloads_and_decodes_the_same_bits(tf, modules, trained, tmp_path, kind):
+@pytest.mark.parametrize("kind", list(PARAMS))
+def test_saved_model_reloads_and_decodes_the_same_bits(tf, trained, tmp_path, kind):
     from aecompress.training import load_model
 
     model = trained[kind]
     model.save(tmp_path / kind)
     reloaded = load_model(tf, tmp_path / kind)
-    width = 6 if kind == "slimcae" else None
-    codec = CompressiveCodec.from_model(model, kind, width)
-    codec_again = CompressiveCodec.from_model(reloaded, kind, width)
+    point = {"width": 6} if kind == "slimcae" else None
+    codec = CompressiveCodec.from_model(model, kind, PARAMS[kind], point)
+    codec_again = CompressiveCodec.from_model(reloaded, kind, PARAMS[kind], point)
     strings, strings_again = codec.encode_payloads(IMAGE), codec_again.encode_payloads(IMAGE)
     assert strings == strings_again  # the same bits
     np.testing.assert_array_equal(
@@ -112,27 +114,21 @@ def test_saved_model_reloads_and_decodes_the_same_bits(tf, modules, trained, tmp
     )
 
 
-def test_rate_falls_as_lambda_falls(tf, modules):
-    compressive, _ = modules
+def test_rate_falls_as_lambda_falls(tf, build):
     images = RNG.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     smooth = np.repeat(np.repeat(images[:, ::8, ::8], 8, axis=1), 8, axis=2).astype(np.float32) / 255
     rates = {}
     for lmbda in (0.0005, 0.5):
         tf.keras.utils.set_random_seed(0)
-        model = compressive.build_model(
-            "factorized-prior", {"num_filters": 8, "lmbda": lmbda}, (32, 32, 3), UNIT
-        )
+        model = build("factorized-prior", {"num_filters": 8, "lmbda": lmbda}, (32, 32, 3))
         model.compile(optimizer=tf.keras.optimizers.Adam(5e-3))
         history = model.fit(smooth, epochs=30, batch_size=8, verbose=0)
         rates[lmbda] = history.history["bpp"][-1]
     assert rates[0.0005] < rates[0.5]
 
 
-def test_bls2017_parameter_count_at_its_documented_size(modules):
-    compressive, _ = modules
-    model = compressive.build_model(
-        "factorized-prior", {"num_filters": 128, "lmbda": 0.01}, (256, 256, 3), UNIT
-    )
+def test_bls2017_parameter_count_at_its_documented_size(build):
+    model = build("factorized-prior", {"num_filters": 128, "lmbda": 0.01}, (256, 256, 3))
     n = 128
 
     def conv(
@@ -148,15 +144,35 @@ def test_bls2017_parameter_count_at_its_documented_size(modules):
     assert model.count_params() == analysis + synthesis + prior + trackers == 2_105_353
 
 
-@pytest.mark.parametrize("kind", ["factorized-prior", "hyperprior"])
-def test_one_training_step_lowers_the_rate_distortion_loss(tf, modules, kind):
-    compressive, _ = modules
+@pytest.mark.parametrize("kind", SINGLE_POINT)
+def test_one_training_step_lowers_the_rate_distortion_loss(tf, build, kind):
     tf.keras.utils.set_random_seed(3)
-    params = (
-        {"num_filters": 8, "lmbda": 0.05} if kind == "factorized-prior" else hyperprior_params(lmbda=0.05)
-    )
-    model = compressive.build_model(kind, params, (48, 48, 3), UNIT)
+    model = build(kind, {**PARAMS[kind], "lmbda": 0.05}, (48, 48, 3))
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     before = model.test_on_batch(BATCH, return_dict=True)["loss"]
     model.train_on_batch(BATCH)
     assert model.test_on_batch(BATCH, return_dict=True)["loss"] < before
+
+
+def smooth(count: int, size: int, block: int = 8) -> np.ndarray:
+    """Flat 8x8 blocks of random colours: an image model learns them in a few epochs."""
+    blocks = RNG.integers(0, 256, (count, size // block, size // block, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(blocks, block, 1), block, 2)
+
+
+@pytest.mark.parametrize("kind", ["factorized-prior", "ms2020"])
+def test_the_coded_bits_equal_the_entropy_models_estimate(tf, build, kind):
+    """Once trained (here: 10 epochs on such images), the strings of a 256x256 image hold what
+    the entropy model predicts, within 1% plus the range coder's flush per string. (The scale
+    hyperprior's estimate is 1.8-2.5x its real bits on models trained this little: noted in
+    issue 21, not asserted.)"""
+    tf.keras.utils.set_random_seed(0)
+    model = build(kind, PARAMS[kind], (64, 64, 3))
+    model.compile(optimizer=tf.keras.optimizers.Adam(3e-3))
+    model.fit(smooth(16, 64).astype(np.float32) / 255, epochs=10, batch_size=8, verbose=0)
+    model.prepare_for_compression()
+    codec = CompressiveCodec.from_model(model, kind, PARAMS[kind])
+    image = smooth(1, 256)[0]
+    strings = codec.encode_payloads(image)
+    bits = 8 * sum(len(s) for s in strings)
+    assert abs(bits - codec.estimated_bits(image)) <= 0.01 * bits + 32 * len(strings)

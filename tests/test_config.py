@@ -120,6 +120,14 @@ def test_load_config_reports_the_file(tmp_path):
             },
             "one lambda per width is needed (2 widths, 1 lambdas)",
         ),  # fmt: skip
+        (
+            {
+                "family": "ms2020",
+                "params": {"latent_depth": 32, "num_slices": 5},
+                "preprocessing": {"patches": {"size": 64}},
+            },
+            "params.num_slices: 5 does not divide latent_depth 32",
+        ),  # fmt: skip
         ({"family": "rate-cae", "params": {"rate": 3}}, "experiments[1].params.rate: 3 is not one of"),
         ({"family": "deep-cae", "grid": {"filters": [[8, 8, 8, 8]]}}, "experiments[1].grid.filters[0]"),
     ],

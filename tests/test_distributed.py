@@ -113,7 +113,9 @@ def test_two_replicas_take_the_one_device_step_of_a_compressive_model(tmp_path, 
     from aecompress.training import load_model
 
     tf = import_tensorflow(2)
-    codec = CompressiveCodec.from_model(load_model(tf, tmp_path / "two" / "model"), family)
+    codec = CompressiveCodec.from_model_dir(
+        tmp_path / "two" / "model", model=load_model(tf, tmp_path / "two" / "model")
+    )
     image = np.random.default_rng(1).integers(0, 256, (70, 90, 3), dtype=np.uint8)
     decoded = codec.decode(codec.encode(image))
     assert decoded.shape == image.shape and decoded.dtype == np.uint8

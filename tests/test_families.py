@@ -15,9 +15,9 @@ RATE_CAE = {"rate": 4, "filters": 32, "latent_channels": 3}
 
 @pytest.fixture(scope="module")
 def families(tf):
-    from aecompress.models import deep_cae, linear_latent, rate_cae
+    from aecompress.models import get_family
 
-    return {"deep-cae": deep_cae, "linear-latent-cae": linear_latent, "rate-cae": rate_cae}
+    return {name: get_family(name) for name in ("deep-cae", "linear-latent-cae", "rate-cae")}
 
 
 def conv_params(w, k_in, k_out):

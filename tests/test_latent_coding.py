@@ -72,7 +72,7 @@ def coded_model(request, tf, tmp_path_factory):
     family_name, params, preprocessing, train_shape = FAMILIES[name]
     folder = tmp_path_factory.mktemp(name)
     normalization = Normalization("unit")
-    family = get_family(family_name).implementation()
+    family = get_family(family_name)
     tf.keras.utils.set_random_seed(0)
     model = family.build_model(params, train_shape, normalization, preprocessing)
     model.save(folder / "model")

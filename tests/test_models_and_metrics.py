@@ -12,9 +12,9 @@ UNIT = Normalization("unit")
 
 @pytest.fixture(scope="module")
 def dense(tf):
-    from aecompress.models import dense
+    from aecompress.models import get_family
 
-    return dense
+    return get_family("dense")
 
 
 @pytest.mark.parametrize(

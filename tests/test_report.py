@@ -15,7 +15,7 @@ def test_published_kodak_curves_are_read_with_their_codec_names():
         curves = load_reference_curves(REFERENCES / "kodak", metric)
         assert set(curves["codec"]) == {
             "JPEG (4:2:0)", "WebP", "BPG (4:4:4)", "JPEG 2000 (OpenJPEG)",
-            "Ballé 2017 (ICLR, opt. MSE)", "Ballé 2018 (ICLR, opt. MSE)",
+            "Ballé 2017 (ICLR, opt. MSE)", "Ballé 2018 (ICLR, opt. MSE)", "Minnen 2018 (NeurIPS)",
         }  # fmt: skip
         assert curves["value"].between(low, high).all() and (curves["bpp"] > 0).all()
     # The published ordering the report leans on: the hyperprior beats the factorized prior,
@@ -23,6 +23,7 @@ def test_published_kodak_curves_are_read_with_their_codec_names():
     psnr = load_reference_curves(REFERENCES / "kodak", "psnr")
     near = psnr[psnr["bpp"].between(0.4, 0.6)].groupby("codec")["value"].mean()
     assert near["Ballé 2018 (ICLR, opt. MSE)"] > near["Ballé 2017 (ICLR, opt. MSE)"] > near["JPEG (4:2:0)"]
+    assert near["Minnen 2018 (NeurIPS)"] > near["Ballé 2018 (ICLR, opt. MSE)"]
 
 
 def test_a_malformed_curve_names_the_file_and_line(tmp_path):

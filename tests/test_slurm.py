@@ -179,7 +179,7 @@ def test_a_two_task_training_job_trains_one_compressive_model_on_both_workers(sl
 
     tf = import_tensorflow(1)
     model = load_model(tf, tmp_path / "results/models/fp/model")
-    codec = CompressiveCodec.from_model(model, "factorized-prior")
+    codec = CompressiveCodec.from_model_dir(tmp_path / "results/models/fp/model", model=model)
     image = np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)
     data = codec.encode(image)
     decoded = codec.decode(data)

@@ -115,6 +115,25 @@ def test_every_variant_is_evaluated_and_reported(tiny_run):
     assert "<script src=" not in html.split("<body")[1]  # nothing to fetch for the content
 
 
+def test_every_method_on_the_photos_is_coded_at_each_target(tiny_run):
+    _, workdir = tiny_run
+    tables = {p.stem: pd.read_csv(p) for p in (workdir / "results/targets").glob("*.csv")}
+    assert set(tables) == {"dense-photos", "jpeg-photos", "pca-photos"}  # not the digits' curves
+    images = len(tables["jpeg-photos"]["image"].unique())
+    for curve, table in tables.items():
+        assert len(table) == 2 * images and set(table["target"]) == {"bpp", "psnr"}, curve
+        within = table[(table["target"] == "bpp") & table["met"]]
+        assert (within["bpp"] <= 1.0).all() and (
+            table[(table["target"] == "psnr") & table["met"]]["psnr"] >= 25
+        ).all()
+    jpeg = tables["jpeg-photos"]
+    assert jpeg["met"].all() and (jpeg["encodes"] <= 10).all()  # JPEG's 101 qualities, bisected
+    assert set(jpeg["point"]) <= {f"quality-{q}" for q in range(101)}
+    # The PCA baseline searches the steps it was fitted for; a model set its models.
+    assert set(tables["pca-photos"]["point"]) <= {"step-8", "step-32"}
+    assert "Every method at equal targets" in (workdir / "results/report.html").read_text()
+
+
 def test_the_tuning_study_runs_one_job_per_outer_fold_and_its_final_model_is_evaluated(tiny_run):
     _, workdir = tiny_run
     study = workdir / "results/tuning/cae-search"

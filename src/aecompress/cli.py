@@ -6,10 +6,17 @@
     aecompress compress photo.png photo.aec --codec pca --fitted results/baselines/pca-photos/pca.npz --step 8
     aecompress decompress photo.aec photo-decoded.png [--model ... | --fitted ...]   (JPEG/WebP need neither)
     aecompress evaluate kodim*.png --codec webp --quality 50 [--json results.json]
+    aecompress compress photo.png photo.aec --codec jpeg --target-bpp 0.5
+    aecompress compress photo.png photo.aec --model results/models/slim/model --target-ms-ssim 0.95
+    aecompress compress photo.png photo.aec --model A/model --model B/model --target-psnr 32
 
 Every codec of codecs.registry works by its name (its operating point under its own option name),
 and any trained model: compressive AEs through their range coder, the other families through their
 quantized latent (the latent coder the workflow's evaluation job fitted). A SlimCAE takes `--width`.
+`--target-bpp B` picks the codec's best operating point within B bits per pixel, `--target-psnr P`
+and `--target-ms-ssim S` its cheapest one that reaches the quality (codecs.targets: bisection over
+its ordered points; several `--model`s, or a SlimCAE's widths, are the points of one set); it
+prints what it reached.
 Errors name the file and exit with status 2.
 
 Nothing a user owns is deleted or replaced silently: an existing output file needs `--force`, an
@@ -33,10 +40,18 @@ def _codec(args, header=None):
 
     kind, point = _header_method(header)
     if args.model:
+        from aecompress.codecs.container import METHOD_IDS
         from aecompress.codecs.learned import learned_codec
 
-        width = getattr(args, "width", None) or (int(point) if kind == "slimcae" else None)
-        return learned_codec(args.model, {"width": width} if width else None, getattr(args, "coder", None))
+        model = _one_model(args)
+        point_name = METHOD_IDS[kind][1] if kind in METHOD_IDS else None
+        if getattr(args, "width", None):
+            operating_point = {"width": args.width}
+        elif point_name is not None and point is not None:  # the point the file was written at
+            operating_point = {point_name: int(point)}
+        else:
+            operating_point = None
+        return learned_codec(model, operating_point, getattr(args, "coder", None))
     name = getattr(args, "codec", None) or (kind if kind in REGISTRY else None)
     if name is None:
         written_by = header.method if header is not None else "?"
@@ -50,6 +65,61 @@ def _codec(args, header=None):
     if spec.fitted_file and not fitted:
         raise ValueError(f"--codec {name} needs --fitted (its {spec.fitted_file}: results/baselines/<name>/)")
     return spec.build(point, fitted)
+
+
+def _one_model(args) -> str:
+    models = args.model if isinstance(args.model, list) else [args.model]
+    if len(models) > 1:
+        raise ValueError(
+            f"{len(models)} --model options: several models are the points of a --target-* search"
+        )
+    return models[0]
+
+
+def _target(args):
+    from aecompress.codecs.targets import Target
+
+    given = [(m, getattr(args, f"target_{m}", None)) for m in ("bpp", "psnr", "ms_ssim")]
+    given = [(m, v) for m, v in given if v is not None]
+    if not given:
+        return None
+    if getattr(args, "point", None) is not None or getattr(args, "width", None) is not None:
+        raise ValueError("give an operating point (--quality, --width, ...) or a --target-*, not both")
+    return Target(*given[0])
+
+
+def _target_candidates(args, image):
+    """(label, codec factory) from the lowest rate up: a codec's ordered points, or every
+    operating point of the given models ordered by their entropy models' estimate."""
+    from aecompress.codecs.registry import baseline_codec, point_label
+
+    if args.codec:
+        spec = baseline_codec(args.codec)
+        fitted = getattr(args, "fitted", None)
+        if spec.fitted_file and not fitted:
+            raise ValueError(f"--codec {args.codec} needs --fitted (its {spec.fitted_file})")
+        return [
+            (point_label(args.codec, p), lambda p=p: spec.build(p, fitted))
+            for p in spec.search_points(fitted)
+        ]
+    from aecompress.codecs.learned import CompressiveCodec, learned_codec, read_model_card
+    from aecompress.codecs.targets import ordered_by_rate
+    from aecompress.models import get_family
+    from aecompress.runtime import import_tensorflow
+    from aecompress.training import load_model
+
+    codecs = []
+    for model_dir in args.model:
+        card = read_model_card(model_dir)
+        family = get_family(card["family"])
+        if not family.compressive:
+            codecs.append((model_dir, learned_codec(model_dir, None, getattr(args, "coder", None))))
+            continue
+        model = load_model(import_tensorflow(2), model_dir)
+        for point in family.operating_points(card["params"]):
+            codec = CompressiveCodec.from_model_dir(model_dir, point, model)
+            codecs.append((codec.method, codec))
+    return [(label, lambda codec=codec: codec) for label, codec in ordered_by_rate(codecs, image)]
 
 
 def _header_method(header) -> tuple[str | None, float | None]:
@@ -110,8 +180,16 @@ def compress(args) -> None:
     from aecompress.images import decode_image
 
     _check_output(args.output, args.force)
+    target = _target(args)
     image = decode_image(args.input, max_pixels=args.max_pixels)
-    data = _codec(args).encode(image)
+    if target is None:
+        data = _codec(args).encode(image)
+    else:
+        from aecompress.codecs.targets import search
+
+        reached = search(_target_candidates(args, image), image, target)
+        data = reached.chosen.data
+        print(f"{args.input}: {reached.summary()}")
     _write_output(args.output, args.force, lambda tmp: tmp.write_bytes(data))
     rate = bits_per_pixel(data, image.shape)
     print(f"{args.output}: {len(data)} bytes, {rate:.4f} bpp ({image.shape[1]}x{image.shape[0]})")
@@ -157,11 +235,17 @@ def evaluate(args) -> None:
         _write_output(args.json, args.force, lambda tmp: tmp.write_text(json.dumps(result, indent=2)))
 
 
-def _add_codec_options(parser: argparse.ArgumentParser, required: bool) -> None:
+def _add_codec_options(parser: argparse.ArgumentParser, required: bool, several_models: bool = False) -> None:
     from aecompress.codecs.registry import REGISTRY
 
     group = parser.add_mutually_exclusive_group(required=required)
-    group.add_argument("--model", help="a trained model: results/models/<variant>/model")
+    if several_models:
+        group.add_argument(
+            "--model", action="append", help="a trained model: results/models/<variant>/model (repeat it: "
+            "the models of a --target-* search)",
+        )  # fmt: skip
+    else:
+        group.add_argument("--model", help="a trained model: results/models/<variant>/model")
     group.add_argument(
         "--codec", choices=list(REGISTRY), help="a classical or fitted codec (codecs.registry)"
     )
@@ -206,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     p = commands.add_parser("compress", help="encode one image file to an .aec file")
     p.add_argument("input", type=Path)
     p.add_argument("output", type=Path)
-    _add_codec_options(p, required=True)
+    _add_codec_options(p, required=True, several_models=True)
+    targets = p.add_mutually_exclusive_group()
+    targets.add_argument("--target-bpp", type=float, help="the best point within this many bits per pixel")
+    targets.add_argument("--target-psnr", type=float, help="the cheapest point with at least this PSNR (dB)")
+    targets.add_argument("--target-ms-ssim", type=float, help="the cheapest point with at least this MS-SSIM")
     _add_safety_options(p)
     p.set_defaults(run=compress)
     p = commands.add_parser("decompress", help="decode an .aec file to PNG")

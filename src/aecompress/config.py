@@ -29,9 +29,11 @@ SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 @cache
 def config_schema() -> dict[str, Any]:
-    """The schema, with a `<family>_grid` derived from every `<family>_params` definition and the
-    baselines' codecs (names and own settings) from the codec registry."""
+    """The schema, with the model families (names, `<family>_params` and the `<family>_grid`
+    derived from it) from the model registry, and the baselines' codecs (names and own settings)
+    from the codec registry."""
     from aecompress.codecs.registry import REGISTRY, baseline_codec
+    from aecompress.models import families
 
     text = resources.files("aecompress").joinpath("schemas/config.schema.yaml").read_text()
     schema = yaml.safe_load(text)
@@ -41,6 +43,16 @@ def config_schema() -> dict[str, Any]:
         if baseline_codec(name).settings.get("properties"):
             baseline[name] = copy.deepcopy(baseline_codec(name).settings)
     definitions = schema["$defs"]
+    experiment = definitions["experiment"]
+    experiment["properties"]["family"]["enum"] = list(families())
+    experiment["allOf"] = []
+    for name, family in families().items():
+        definitions[f"{name}_params"] = copy.deepcopy(family.params_schema)
+        experiment["allOf"].append({
+            "if": {"properties": {"family": {"const": name}}},
+            "then": {"properties": {"params": {"$ref": f"#/$defs/{name}_params"},
+                                    "grid": {"$ref": f"#/$defs/{name}_grid"}}},
+        })  # fmt: skip
     for name, params in list(definitions.items()):
         if name.endswith("_params"):
             definitions[name.removesuffix("_params") + "_grid"] = {
@@ -180,7 +192,7 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                     f"{where}.also_test_on: '{name}' has {channels(name)} channels, the test set "
                     f"'{primary}' {channels(primary)}"
                 )
-        if experiment["training"]["mixed_precision"] and get_family(experiment["family"]).entropy_model:
+        if experiment["training"]["mixed_precision"] and get_family(experiment["family"]).compressive:
             problems.append(
                 f"{where}.training.mixed_precision: not supported for compressive autoencoders "
                 "(their entropy models and range coder work in float32)"
@@ -196,6 +208,7 @@ def _cross_checks(config: dict[str, Any]) -> list[str]:
                 problems.append(f"{where} (variant {variant.id}): {problem}")
     problems += _resource_problems(config)
     problems += _baseline_problems(config)
+    problems += _target_problems(config) if not problems else []
     problems += _classifier_problems(config)
     problems += _tuning_problems(config)
     return problems
@@ -256,6 +269,23 @@ def _tuning_problems(config: dict[str, Any]) -> list[str]:
         variant = tuned_variant(study)
         for problem in check_variant(variant, options):
             problems.append(f"{where}: {problem}")
+    return problems
+
+
+def _target_problems(config: dict[str, Any]) -> list[str]:
+    from aecompress.plan import all_variants
+
+    tested = {v.test_dataset for v in all_variants(config).values()} | {
+        b["dataset"] for b in config["baselines"]
+    }
+    problems = []
+    for i, name in enumerate(config["evaluation"]["targets"]["datasets"] or []):
+        if name not in tested:
+            known = ", ".join(sorted(tested)) or "none"
+            problems.append(
+                f"evaluation.targets.datasets[{i}]: '{name}' is not the test set of any experiment or "
+                f"baseline (test sets: {known})"
+            )
     return problems
 
 

@@ -321,7 +321,7 @@ def _model_points(tf, job, model_path, train, train_images, latent_coding, out_d
 
     model_path = Path(model_path)
     card = json.loads((model_path.parent / "model.json").read_text())
-    family = get_family(card["family"]).implementation()
+    family = get_family(card["family"])
     model = load_model(tf, model_path)  # once for every point and test set
     latent = None
     if job["fits_latent_coder"]:
@@ -329,7 +329,7 @@ def _model_points(tf, job, model_path, train, train_images, latent_coding, out_d
         out_dir.mkdir(parents=True, exist_ok=True)
         print(fit_latent_coder(model_path, train, latent_coding, seed, threads, coder, model=model))
         latent = LatentCodec.from_model_dir(model_path, coder, model=model)
-    compressive: dict[Any, CompressiveCodec] = {}  # by width
+    compressive: dict[str, CompressiveCodec] = {}  # by operating point
 
     def evaluate_point(evaluation, dataset):
         test = dataset.splits["test"]
@@ -342,12 +342,11 @@ def _model_points(tf, job, model_path, train, train_images, latent_coding, out_d
                 "unquantized_metrics": {name: _finite_or_none(unquantized[name].mean()) for name in METRICS},
             }
         else:
-            width = (evaluation.get("point") or {}).get("width")
-            if width not in compressive:
-                compressive[width] = CompressiveCodec.from_model_dir(
-                    model_path, evaluation.get("point"), model
-                )
-            codec = compressive[width]
+            point = evaluation.get("point") or {}
+            key = json.dumps(point, sort_keys=True)
+            if key not in compressive:
+                compressive[key] = CompressiveCodec.from_model_dir(model_path, point, model)
+            codec = compressive[key]
             extra = {
                 "coding": {
                     "quantized": "the latent (and hyper-latent) by rounding, as in training's noise proxy",

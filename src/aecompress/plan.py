@@ -154,6 +154,46 @@ class EvaluationJob:
     fits_latent_coder: bool = False
 
 
+@dataclass(frozen=True)
+class TargetJob:
+    """One job of the `code_at_targets` rule: one curve's every test image at every target of
+    `evaluation.targets` (equal_targets): an experiment's models on its own test set, or a
+    baseline's codec. It runs after the curve's evaluation jobs, which fit the latent coders."""
+
+    curve: str
+    dataset: str
+    models: tuple[str, ...] = ()
+    baseline: str | None = None
+    fitted: str | None = None
+    evaluation_jobs: tuple[str, ...] = ()
+
+
+def target_jobs(config: dict[str, Any]) -> dict[str, TargetJob]:
+    """Every equal-target job, keyed by its curve (none without targets)."""
+    settings = config["evaluation"]["targets"]
+    if not any(settings.get(metric) for metric in ("bpp", "psnr", "ms_ssim")):
+        return {}
+    wanted = settings.get("datasets")
+    jobs = {}
+    variants = list(all_variants(config).values())
+    for curve in dict.fromkeys(v.experiment for v in variants):
+        members = [v for v in variants if v.experiment == curve]
+        dataset = members[0].test_dataset
+        if wanted is None or dataset in wanted:
+            models = tuple(model_file(v.id, "model") for v in members)
+            jobs[curve] = TargetJob(curve, dataset, models, evaluation_jobs=tuple(v.id for v in members))
+    evaluations = evaluation_jobs(config)
+    for baseline in config.get("baselines", []):
+        name, dataset = baseline["name"], baseline["dataset"]
+        if wanted is None or dataset in wanted:
+            jobs[name] = TargetJob(name, dataset, baseline=name, fitted=evaluations[name].fitted)
+    return jobs
+
+
+def targets_path(curve: str) -> str:
+    return f"{RESULTS}/targets/{curve}.csv"
+
+
 def _suffix(point: dict[str, Any]) -> str:
     return "_".join(f"{k}-{_format_value(v)}" for k, v in point.items())
 
@@ -182,7 +222,7 @@ def evaluation_jobs(config: dict[str, Any]) -> dict[str, EvaluationJob]:
                     job=variant.id, curve=variant.experiment,
                 ))  # fmt: skip
         jobs[variant.id] = EvaluationJob(
-            variant.id, variant.id, None, tuple(evaluations), fits_latent_coder=not family.entropy_model
+            variant.id, variant.id, None, tuple(evaluations), fits_latent_coder=not family.compressive
         )
     for baseline in config.get("baselines", []):
         name, dataset, codec = baseline["name"], baseline["dataset"], baseline["codec"]
@@ -325,6 +365,7 @@ def report_manifest(
         "jobs": {rule: len(paths) for rule, paths in benchmarks.items()},
         "references": references,
         "tuning": report_tuning_files(config),
+        "targets": {curve: targets_path(curve) for curve in target_jobs(config)},
         "seed_results": seed_results,
         "seed_studies": seed_studies(config),
         "figures": figures_path(),
@@ -417,6 +458,7 @@ def job_benchmarks(config: dict[str, Any]) -> dict[str, list[str]]:
             for name, b in fitted_baselines(config).items()
         ],
         "evaluate": [benchmark_path("evaluate", job) for job in evaluation_jobs(config)],
+        "code_at_targets": [benchmark_path("code_at_targets", curve) for curve in target_jobs(config)],
     }
 
 

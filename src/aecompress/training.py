@@ -152,6 +152,19 @@ def training_data(tf, family, variant: Variant, split: ImageSet, normalization, 
     return array_batches(tf, pixels, batch_size, None if validation else seed, normalization)
 
 
+def compiled_model(tf, family, variant: Variant, input_shape, normalization, optimizer, metrics=None):
+    """A new model of the variant, compiled for training: the one place training, tuning and the
+    benchmarks build and compile. The reconstruction loss comes from the training settings;
+    `metrics` default to the MSE (compressive families report rate and distortion themselves)."""
+    model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
+    loss = (
+        None if family.compressive else reconstruction_loss(tf, variant.training, normalization, input_shape)
+    )
+    metrics = metrics if metrics is not None else [tf.keras.metrics.MeanSquaredError(name="mse")]
+    family.compile_model(model, optimizer, loss, metrics)
+    return model
+
+
 def steps_per_epoch(tf, batches, variant: Variant, batch_size: int) -> int:
     """Optimizer steps in one epoch: the pipeline's length, or per_epoch patches / batch size."""
     cardinality = int(batches.cardinality().numpy())
@@ -217,7 +230,7 @@ def train_variant(
         tf.keras.mixed_precision.set_global_policy("mixed_float16")
     job_seed = derived_seed(seed, "train", variant.id)
     seed_everything(tf, job_seed)
-    family = get_family(variant.family).implementation()
+    family = get_family(variant.family)
     train, val = dataset.splits["train"], dataset.splits["val"]
     data_shape = tuple(int(s) for s in train.shapes[0])  # from the index, for a streamed split
     input_shape = model_input_shape(variant, train)
@@ -230,19 +243,12 @@ def train_variant(
     )
     total_steps = settings["epochs"] * steps_per_epoch(tf, batches, variant, global_batch)
     with distribution.strategy.scope():
-        model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
         factor = learning_rate_factor(settings["replica_learning_rate_scaling"], distribution.replicas)
         optimizer = getattr(tf.keras.optimizers, OPTIMIZERS[settings["optimizer"]])(
             learning_rate=learning_rate_schedule(tf, settings, total_steps, factor),
             global_clipnorm=settings["clip_global_norm"],
         )
-        if hasattr(family, "compile_model"):  # compressive families own their rate-distortion loss
-            family.compile_model(model, optimizer)
-        else:
-            loss = reconstruction_loss(tf, settings, normalization, input_shape)
-            model.compile(
-                optimizer=optimizer, loss=loss, metrics=[tf.keras.metrics.MeanSquaredError(name="mse")]
-            )
+        model = compiled_model(tf, family, variant, input_shape, normalization, optimizer)
 
     # Whole small images validate 256 at a time; patches at the training batch size, so that
     # validation needs no more memory than training (256 patches of 256x256 would take gigabytes).
@@ -327,8 +333,7 @@ def train_variant(
         model.set_weights(weights)
         # Keras saves a model only once it has been called (that fixes its input signature).
         model(tf.zeros([1, *(d or 64 for d in input_shape)]), training=False)
-    if hasattr(model, "prepare_for_compression"):
-        model.prepare_for_compression()
+    family.prepare_for_coding(model)
     card = {
         "variant": variant.id,
         "experiment": variant.experiment,
@@ -448,7 +453,7 @@ def _collapse_check(variant: Variant, normalization, train, val, table) -> dict[
     limit = MAX_FIT_IMAGES if images.files is None else MAX_STREAMED_IMAGES
     predictor, trivial = trivial_baseline(train, images.images[:limit], variant.params, variant.preprocessing)
     # The models' `mse` metric is on their normalized values; the compressive families' on [0, 1].
-    compressive = get_family(variant.family).entropy_model
+    compressive = get_family(variant.family).compressive
     scale = 1.0 if compressive else float(np.mean((255.0 * normalization.scale) ** 2))
     final = float(table[column].iloc[-1]) if column in table else None
     warning = end_of_training_warning(final, trivial, split, scale)
@@ -461,8 +466,7 @@ def _pad_multiple(family, variant: Variant) -> int | None:
     padding = variant.preprocessing.get("padding") or {}
     if padding.get("multiple"):
         return padding["multiple"]
-    factor = getattr(family, "downsampling_factor", None)
-    return factor(variant.params) if factor else None
+    return family.downsampling_factor(variant.params)
 
 
 def _hardware(tf) -> dict[str, Any]:

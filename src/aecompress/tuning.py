@@ -127,7 +127,7 @@ def trial_variant(variant: Variant, params: dict[str, Any], loss: str, epochs: i
 
 def rate_penalty(study: dict[str, Any], params: dict[str, Any], image_shape: tuple[int, int, int]) -> float:
     """rate_penalty x latent values / input values: proportional to the bottleneck size."""
-    ratio = get_family("deep-cae").implementation().nominal_ratio(params, image_shape)
+    ratio = get_family("deep-cae").nominal_ratio(params, image_shape)
     return float(study["rate_penalty"]) / ratio
 
 
@@ -142,31 +142,26 @@ class _Search:
 
     def fit_and_score(self, params, loss, epochs, train: ImageSet, test: ImageSet, seed: int) -> float:
         """Train one model from scratch on `train` for `epochs` epochs; its objective on `test`."""
-        from aecompress.losses import reconstruction_loss, validation_objective
+        from aecompress.losses import validation_objective
         from aecompress.preprocessing import fit_normalization
-        from aecompress.training import EpochCounter, training_data
+        from aecompress.training import EpochCounter, compiled_model, training_data
 
         tf = self.tf
         tf.keras.backend.clear_session()  # a search builds hundreds of models: free the last ones
         seed_everything(tf, seed)
         variant = trial_variant(self.variant, params, loss, epochs)
-        implementation = self.family.implementation()
         normalization = fit_normalization(variant.preprocessing["normalization"], train)
-        model = implementation.build_model(
-            variant.params, self.input_shape, normalization, variant.preprocessing
-        )
         objective = validation_objective(
             tf, self.study["objective"], self.study["huber_delta"], normalization, self.input_shape
         )
-        model.compile(
-            optimizer=tf.keras.optimizers.Adam(learning_rate=self.study["learning_rate"]),
-            loss=reconstruction_loss(tf, variant.training, normalization, self.input_shape),
-            metrics=[objective],
+        optimizer = tf.keras.optimizers.Adam(learning_rate=self.study["learning_rate"])
+        model = compiled_model(
+            tf, self.family, variant, self.input_shape, normalization, optimizer, [objective]
         )
         counter = EpochCounter()
         batch_size = self.study["batch_size"]
         batches = training_data(
-            tf, implementation, variant, train, normalization, seed, batch_size, lambda: counter.epoch
+            tf, self.family, variant, train, normalization, seed, batch_size, lambda: counter.epoch
         )
         model.fit(
             batches,
@@ -174,7 +169,7 @@ class _Search:
             callbacks=[counter.callback(tf), tf.keras.callbacks.TerminateOnNaN()],
             verbose=0,
         )
-        held_out = training_data(tf, implementation, variant, test, normalization, seed + 1, 256, None)
+        held_out = training_data(tf, self.family, variant, test, normalization, seed + 1, 256, None)
         return float(model.evaluate(held_out, verbose=0, return_dict=True)["objective"])
 
     def score(self, values: dict[str, Any]) -> dict[str, float]:
@@ -210,7 +205,7 @@ def _tuner(kt, search: _Search, study: dict[str, Any], directory: Path, seed: in
     def build(hp):
         declare_space(hp, study["search_space"])
         params, _ = params_of(study, configuration(hp.values))
-        return search.family.implementation().build_model(
+        return search.family.build_model(
             {**search.variant.params, **params}, search.input_shape, Normalization("unit"), {}
         )
 

@@ -29,6 +29,7 @@ config.update(_validated)
 
 VARIANTS = plan.all_variants(config)
 EVALUATION_JOBS = plan.evaluation_jobs(config)
+TARGET_JOBS = plan.target_jobs(config)
 EVALUATIONS = plan.all_evaluations(config)
 DATASETS = plan.used_datasets(config)
 RESOURCES = config["resources"]
@@ -62,11 +63,27 @@ wildcard_constraints:
     )
     or "(?!)",
     study="|".join(re.escape(s) for s in STUDIES) or "(?!)",
+    curve="|".join(re.escape(c) for c in TARGET_JOBS) or "(?!)",
     fold=r"\d+",
 
 
 def all_targets():
     return [plan.report_path()]
+
+
+def target_inputs(wildcards):
+    """The test set; the curve's models (folders and cards) and the folders of its evaluation jobs
+    (a latent family's coder is fitted there); a baseline's fitted file."""
+    job = TARGET_JOBS[wildcards.curve]
+    inputs = {
+        "dataset": plan.prepared_dataset_path(job.dataset),
+        "models": list(job.models),
+        "cards": [str(Path(model).parent / "model.json") for model in job.models],
+        "evaluations": [plan.evaluation_dir(j) for j in job.evaluation_jobs],
+    }
+    if job.fitted is not None:
+        inputs["fitted"] = job.fitted
+    return inputs
 
 
 def dataset_downloads(wildcards):

@@ -64,3 +64,27 @@ rule evaluate:
         seed=config["seed"],
     script:
         "../scripts/evaluate.py"
+
+
+# One job per curve when `evaluation.targets` names targets: every test image coded at each one.
+rule code_at_targets:
+    input:
+        unpack(target_inputs),
+    output:
+        plan.targets_path("{curve}"),
+    log:
+        "logs/code_at_targets/{curve}.log",
+    benchmark:
+        plan.benchmark_path("code_at_targets", "{curve}")
+    conda:
+        ENV
+    threads: RESOURCES["evaluate"]["threads"]
+    resources:
+        mem_mb=RESOURCES["evaluate"]["mem_mb"],
+        runtime=RESOURCES["evaluate"]["runtime"],
+    params:
+        job=lambda wildcards: dataclasses.asdict(TARGET_JOBS[wildcards.curve]),
+        targets=config["evaluation"]["targets"],
+        baseline=lambda wildcards: BASELINES.get(TARGET_JOBS[wildcards.curve].baseline),
+    script:
+        "../scripts/code_at_targets.py"

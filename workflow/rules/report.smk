@@ -20,6 +20,7 @@ rule report:
         datasets=[plan.prepared_dataset_path(d) for d in DATASETS],
         # The evaluation jobs' folders (the rate points' files inside are named in the manifest).
         evaluations=[plan.evaluation_dir(job) for job in EVALUATION_JOBS],
+        targets=[plan.targets_path(curve) for curve in TARGET_JOBS],
         models=[
             path
             for files in plan.report_variant_files(list(EVALUATIONS.values()))

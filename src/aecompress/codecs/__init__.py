@@ -194,6 +194,11 @@ class PillowBaseline(BaselineCodec):
     def operating_points(self, baseline: dict[str, Any]) -> list[float]:
         return list(baseline["qualities"])
 
+    def search_points(self, fitted: str | None = None) -> list[float]:
+        """Every whole quality, lowest first."""
+        low, high = self.codec.point_range
+        return [float(q) for q in range(int(low), int(high) + 1)]
+
     def problems(self, config: dict[str, Any], baseline: dict[str, Any], where: str) -> list[str]:
         if self.available():
             return []

@@ -4,9 +4,11 @@ Version 2 (written since format 2; little-endian varints are unsigned LEB128, at
 
     marker     1 byte   0xAE
     byte 1     4 bits method id (METHOD_IDS: the codec's kind), 1 bit channels (0: grey, 1: RGB),
-               1 bit reserved (0), 2 bits payload count - 1 (1..4 payloads)
+               1 bit "many payloads", 2 bits payload count - 1 (1..4 payloads)
     point      the operating point, for methods that have one: a varint (a quality of jpeg,
                webp, avif; a slimcae width) or a float32 (a pca step, a jpeg2000 ratio)
+    count      with "many payloads" set (and the 2-bit count 0): a varint, 5..MAX_PAYLOADS
+               (ms2020: a string per latent slice); files of 1..4 payloads are unchanged
     height     varint, width varint
     model      8 bytes: the first 8 bytes of the SHA-256 of the codec's identity (its weights
                and settings): tells the models of one method apart
@@ -34,23 +36,23 @@ from dataclasses import dataclass
 
 from aecompress.codecs.registry import REGISTRY
 from aecompress.images import DEFAULT_MAX_PIXELS
+from aecompress.models import families
 
 MARKER = 0xAE
 FORMAT_VERSION = 2
 # The method ids of version 2 (never renumber: files carry them): the learned kinds here, the
 # classical and fitted codecs in codecs.registry. kind -> (id, point name, point type).
+# A compressive family declares its id (models.family.CompressiveFamily.method_id).
 LEARNED_METHODS = {
     "latent": (5, None, None),
-    "factorized-prior": (6, None, None),
-    "hyperprior": (7, None, None),
-    "slimcae": (8, "width", "varint"),
+    **{name: (f.method_id, f.point_name, f.point_type) for name, f in families().items() if f.compressive},
 }
 METHOD_IDS = {
     **{name: (entry.method_id, entry.point, entry.point_type) for name, entry in REGISTRY.items()},
     **LEARNED_METHODS,
 }
 KINDS = {method_id: kind for kind, (method_id, _, _) in METHOD_IDS.items()}
-MAX_PAYLOADS = 4
+MAX_PAYLOADS = 32  # ms2020: one string per latent slice and one for the side information
 MODEL_ID_BYTES = 8
 
 MAGIC_V1 = b"AECF"
@@ -125,12 +127,15 @@ def pack(
     height, width, channels = shape
     if channels not in (1, 3):
         raise ValueError(f"pack: 1 or 3 channels, got {channels}")
-    flags = method_id << 4 | (channels == 3) << 3 | (len(payloads) - 1)
+    many = len(payloads) > 4
+    flags = method_id << 4 | (channels == 3) << 3 | many << 2 | (0 if many else len(payloads) - 1)
     head = bytes([MARKER, flags])
     if point_type == "float32":
         head += struct.pack("<f", point)
     elif point is not None:
         head += _varint(int(point))
+    if many:
+        head += _varint(len(payloads))
     head += _varint(height) + _varint(width) + model_id[:MODEL_ID_BYTES]
     head += b"".join(_varint(len(p)) for p in payloads[:-1])
     body = head + b"".join(payloads)
@@ -175,7 +180,8 @@ def _unpack_v2(data: bytes, source: str) -> tuple[Header, list[bytes]]:
         )
     flags = data[1]
     method_id, channels, count = flags >> 4, 3 if flags & 0x08 else 1, (flags & 0x03) + 1
-    if method_id not in KINDS or flags & 0x04:
+    many = bool(flags & 0x04)
+    if method_id not in KINDS:
         known = ", ".join(map(str, sorted(KINDS)))
         raise ContainerError(f"{source}: unknown method id {method_id} (this aecompress knows {known})")
     kind = KINDS[method_id]
@@ -188,6 +194,12 @@ def _unpack_v2(data: bytes, source: str) -> tuple[Header, list[bytes]]:
         offset += 4
     elif point_name is not None:
         point, offset = _read_varint(data, offset, source)
+    if many:
+        count, offset = _read_varint(data, offset, source)
+        if flags & 0x03 or not 4 < count <= MAX_PAYLOADS:
+            raise ContainerError(
+                f"{source}: declares {count} payloads (at most {MAX_PAYLOADS}): not an aecompress file"
+            )
     height, offset = _read_varint(data, offset, source)
     width, offset = _read_varint(data, offset, source)
     model_id = data[offset : offset + MODEL_ID_BYTES]

@@ -50,5 +50,10 @@ class Jpeg2000Baseline(PillowBaseline):
     def operating_points(self, baseline: dict[str, Any]) -> list[float]:
         return sorted((float(r) for r in baseline["jpeg2000"]["ratios"]), reverse=True)
 
+    def search_points(self, fitted: str | None = None) -> list[float]:
+        """64 ratios from 480 (0.05 bpp on RGB) to 4 (6 bpp), each about 8% below the last: the
+        quality step of a ratio target."""
+        return [float(f"{480 * (4 / 480) ** (i / 63):.4g}") for i in range(64)]
+
 
 BASELINE = Jpeg2000Baseline(Jpeg2000Codec, default_point=24)  # 1 bpp on RGB

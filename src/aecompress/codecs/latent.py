@@ -49,7 +49,7 @@ class LatentCodec(Codec):
         if card["family"] not in LATENT_FAMILIES:
             raise ValueError(f"family '{card['family']}' is not coded through a quantized latent")
         self.model, self.card, self.quantizer, self.prior = model, card, quantizer, prior
-        self.family = get_family(card["family"]).implementation()
+        self.family = get_family(card["family"])
         self.params = card["params"]
         self.normalization = Normalization.from_json(card["preprocessing"]["normalization"])
         self.method = card["variant"]
@@ -130,7 +130,7 @@ def training_latents(model, card: dict[str, Any], images, max_images: int, seed:
     from aecompress.models import get_family
     from aecompress.preprocessing import Normalization
 
-    family = get_family(card["family"]).implementation()
+    family = get_family(card["family"])
     normalization = Normalization.from_json(card["preprocessing"]["normalization"])
     order = np.random.default_rng(seed).permutation(len(images))[:max_images]
     by_shape: dict[tuple[int, ...], list[int]] = {}

@@ -275,6 +275,17 @@ class PcaBaseline(BaselineCodec):
             out_path=out_path,
         )
 
+    def search_points(self, fitted: str | None = None) -> list[float]:
+        """The steps the file has priors for, largest (lowest rate) first."""
+        if fitted is None:
+            raise ValueError("a pca codec needs its fitted file (pca.npz)")
+        try:
+            with np.load(fitted) as arrays:
+                keys = [k for k in arrays.files if k.endswith("_lookup")]
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{fitted}: not a PCA coder file ({err})") from err
+        return sorted((float(k.split("_")[0][len("step-") :]) for k in keys), reverse=True)
+
     def build(self, point: float, fitted: str | None = None, name: str | None = None) -> PcaCodec:
         if fitted is None:
             raise ValueError("a pca codec needs its fitted file (pca.npz)")

@@ -61,6 +61,11 @@ class BaselineCodec:
         """The rate points a validated baseline asks for, lowest rate first where known."""
         raise NotImplementedError
 
+    def search_points(self, fitted: str | None = None) -> list[float]:
+        """Every operating point a rate or quality target may pick, from the lowest rate to the
+        highest (codecs.targets bisects over them; their spacing is the codec's quality step)."""
+        raise NotImplementedError(f"{self.name} has no ordered operating points")
+
     def problems(self, config: dict[str, Any], baseline: dict[str, Any], where: str) -> list[str]:
         """Config problems beyond the schema, each naming its key under `where`."""
         return []

@@ -15,19 +15,12 @@ image -> strings and shapes) and `decompress` (the inverse), as tfc's examples d
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from aecompress.images import ImageSet
-from aecompress.preprocessing import Normalization
 
-DOWNSAMPLING = 16  # both analysis transforms halve the size four times
-
-
-def _signal_conv(filters, kernel, name, down=None, up=None, activation=None, use_bias=True):
+def signal_conv(filters, kernel, name, down=None, up=None, activation=None, use_bias=True):
     return tfc.SignalConv2D(
         filters,
         (kernel, kernel),
@@ -44,9 +37,9 @@ def _signal_conv(filters, kernel, name, down=None, up=None, activation=None, use
 def factorized_analysis(filters: int) -> tf.keras.Sequential:
     return tf.keras.Sequential(
         [
-            _signal_conv(filters, 9, "layer_0", down=4, activation=tfc.GDN(name="gdn_0")),
-            _signal_conv(filters, 5, "layer_1", down=2, activation=tfc.GDN(name="gdn_1")),
-            _signal_conv(filters, 5, "layer_2", down=2, use_bias=False),
+            signal_conv(filters, 9, "layer_0", down=4, activation=tfc.GDN(name="gdn_0")),
+            signal_conv(filters, 5, "layer_1", down=2, activation=tfc.GDN(name="gdn_1")),
+            signal_conv(filters, 5, "layer_2", down=2, use_bias=False),
         ],
         name="analysis",
     )
@@ -55,9 +48,9 @@ def factorized_analysis(filters: int) -> tf.keras.Sequential:
 def factorized_synthesis(filters: int, channels: int) -> tf.keras.Sequential:
     return tf.keras.Sequential(
         [
-            _signal_conv(filters, 5, "layer_0", up=2, activation=tfc.GDN(name="igdn_0", inverse=True)),
-            _signal_conv(filters, 5, "layer_1", up=2, activation=tfc.GDN(name="igdn_1", inverse=True)),
-            _signal_conv(channels, 9, "layer_2", up=4),
+            signal_conv(filters, 5, "layer_0", up=2, activation=tfc.GDN(name="igdn_0", inverse=True)),
+            signal_conv(filters, 5, "layer_1", up=2, activation=tfc.GDN(name="igdn_1", inverse=True)),
+            signal_conv(channels, 9, "layer_2", up=4),
         ],
         name="synthesis",
     )
@@ -65,27 +58,27 @@ def factorized_synthesis(filters: int, channels: int) -> tf.keras.Sequential:
 
 def hyperprior_analysis(filters: int, latent: int) -> tf.keras.Sequential:
     layers = [
-        _signal_conv(filters, 5, f"layer_{i}", down=2, activation=tfc.GDN(name=f"gdn_{i}")) for i in range(3)
+        signal_conv(filters, 5, f"layer_{i}", down=2, activation=tfc.GDN(name=f"gdn_{i}")) for i in range(3)
     ]
     return tf.keras.Sequential(
-        [*layers, _signal_conv(latent, 5, "layer_3", down=2, use_bias=False)], name="analysis"
+        [*layers, signal_conv(latent, 5, "layer_3", down=2, use_bias=False)], name="analysis"
     )
 
 
 def hyperprior_synthesis(filters: int, channels: int) -> tf.keras.Sequential:
     layers = [
-        _signal_conv(filters, 5, f"layer_{i}", up=2, activation=tfc.GDN(name=f"igdn_{i}", inverse=True))
+        signal_conv(filters, 5, f"layer_{i}", up=2, activation=tfc.GDN(name=f"igdn_{i}", inverse=True))
         for i in range(3)
     ]
-    return tf.keras.Sequential([*layers, _signal_conv(channels, 5, "layer_3", up=2)], name="synthesis")
+    return tf.keras.Sequential([*layers, signal_conv(channels, 5, "layer_3", up=2)], name="synthesis")
 
 
 def hyper_analysis(filters: int) -> tf.keras.Sequential:
     return tf.keras.Sequential(
         [
-            _signal_conv(filters, 3, "layer_0", down=1, activation=tf.nn.relu),
-            _signal_conv(filters, 5, "layer_1", down=2, activation=tf.nn.relu),
-            _signal_conv(filters, 5, "layer_2", down=2, use_bias=False),
+            signal_conv(filters, 3, "layer_0", down=1, activation=tf.nn.relu),
+            signal_conv(filters, 5, "layer_1", down=2, activation=tf.nn.relu),
+            signal_conv(filters, 5, "layer_2", down=2, use_bias=False),
         ],
         name="hyper_analysis",
     )
@@ -94,9 +87,9 @@ def hyper_analysis(filters: int) -> tf.keras.Sequential:
 def hyper_synthesis(filters: int, latent: int) -> tf.keras.Sequential:
     return tf.keras.Sequential(
         [
-            _signal_conv(filters, 5, "layer_0", up=2, activation=tf.nn.relu),
-            _signal_conv(filters, 5, "layer_1", up=2, activation=tf.nn.relu),
-            _signal_conv(latent, 3, "layer_2", up=1),
+            signal_conv(filters, 5, "layer_0", up=2, activation=tf.nn.relu),
+            signal_conv(filters, 5, "layer_1", up=2, activation=tf.nn.relu),
+            signal_conv(latent, 3, "layer_2", up=1),
         ],
         name="hyper_synthesis",
     )
@@ -166,7 +159,7 @@ class CompressiveAutoencoder(tf.keras.Model):
         return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
 
 
-def _bits_estimator():
+def bits_estimator():
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
     def estimate_bits(self, image):
         """The entropy model's estimate of the coded bits of one image (latents rounded, no noise)."""
@@ -177,7 +170,7 @@ def _bits_estimator():
 
 
 class FactorizedPrior(CompressiveAutoencoder):
-    estimate_bits = _bits_estimator()
+    estimate_bits = bits_estimator()
 
     def __init__(self, lmbda: float, num_filters: int, channels: int = 3, **kwargs):
         super().__init__(lmbda, channels, name="factorized_prior", **kwargs)
@@ -222,7 +215,7 @@ class FactorizedPrior(CompressiveAutoencoder):
 
 
 class ScaleHyperprior(CompressiveAutoencoder):
-    estimate_bits = _bits_estimator()
+    estimate_bits = bits_estimator()
 
     def __init__(
         self,
@@ -309,53 +302,3 @@ class ScaleHyperprior(CompressiveAutoencoder):
         z_hat = self.side_entropy_model.decompress(side_string, z_shape)
         y_hat = self.entropy_model.decompress(string, self._coding_indexes(z_hat, y_shape))
         return self.to_uint8(self.synthesis_transform(y_hat), x_shape)
-
-
-# The model-registry interface, shared by both families (see factorized_prior.py, hyperprior.py).
-
-from aecompress.models.layers import whole_images as training_pixels  # noqa: E402, F401
-
-
-def build_model(
-    kind: str, params: dict[str, Any], image_shape, normalization: Normalization, preprocessing=None
-):
-    if normalization.kind != "unit":
-        raise ValueError("compressive autoencoders code [0, 1] pixels: set preprocessing.normalization: unit")
-    channels = image_shape[2]
-    if kind == "factorized-prior":
-        return FactorizedPrior(params["lmbda"], params["num_filters"], channels)
-    return ScaleHyperprior(
-        params["lmbda"],
-        params["num_filters"],
-        params["latent_filters"],
-        params["num_scales"],
-        params["scale_min"],
-        params["scale_max"],
-        channels,
-    )
-
-
-def downsampling_factor(params: dict[str, Any]) -> int:
-    return DOWNSAMPLING
-
-
-def compile_model(model: CompressiveAutoencoder, optimizer) -> None:
-    model.compile(optimizer=optimizer)
-
-
-def latent_shape(params: dict[str, Any], image_shape) -> tuple[int, int, int]:
-    channels = params.get("latent_filters") or params["num_filters"]
-    return -(-image_shape[0] // DOWNSAMPLING), -(-image_shape[1] // DOWNSAMPLING), channels
-
-
-def nominal_ratio(params: dict[str, Any], image_shape) -> float:
-    """Input values / latent values (for comparison only: these models are judged by real bits)."""
-    return float(np.prod(image_shape)) / float(np.prod(latent_shape(params, image_shape)))
-
-
-def reconstruct(kind: str, model, images: ImageSet, params: dict[str, Any], normalization: Normalization):
-    """Every image through the range coder and back (codecs.learned, the one coding path)."""
-    from aecompress.codecs.learned import CompressiveCodec
-
-    codec = CompressiveCodec.from_model(model, kind)
-    return [codec.decode(codec.encode(image)) for image in images.images]

@@ -40,6 +40,7 @@ def section(run: Run) -> Section:
         learning_curve(run),
         header_share(run),
         nominal_section(run),
+        equal_target_section(run),
         equal_rate_section(run),
         matched_rate_section(run),
     ]
@@ -267,6 +268,44 @@ def nominal_section(run: Run) -> Section:
     for coding in sorted(codings):
         out.add(Text("\n".join(f"- **{k}**: {v}" for k, v in json.loads(coding).items())))
     return out.add(Table(table, "nominal and real compression of every quantized latent"))
+
+
+def equal_target_table(coded: pd.DataFrame) -> pd.DataFrame:
+    """One row per curve for one test set and target: how often it met the target, what it
+    reached on average, and on how many images it was the best method (a bpp budget: the highest
+    PSNR among the curves within it; a quality: the fewest bits among those reaching it)."""
+    rate = coded["target"].iloc[0] == "bpp"
+    met = coded[coded["met"]]
+    by_image = met.groupby("image")
+    best = met.loc[by_image["psnr"].idxmax() if rate else by_image["bpp"].idxmin()]
+    table = coded.groupby("curve").agg(
+        images=("image", "size"), met=("met", "sum"), bpp=("bpp", "mean"), psnr=("psnr", "mean"),
+        ms_ssim=("ms_ssim", "mean"), encodes=("encodes", "mean"),
+    )  # fmt: skip
+    table["best on images"] = best["curve"].value_counts().reindex(table.index, fill_value=0)
+    table = table.sort_values(["met", "psnr" if rate else "bpp"], ascending=[False, not rate])
+    return table.reset_index().round({"bpp": 4, "psnr": 2, "ms_ssim": 4, "encodes": 1})
+
+
+def equal_target_section(run: Run) -> Section:
+    out = Section(
+        "Every method at equal targets",
+        "Each test image coded by every experiment (its models, or a SlimCAE's widths, as one set of "
+        "points) and every baseline (its whole quality scale) at the targets of `evaluation.targets`: "
+        "a bpp budget takes each method's best point within it, a PSNR or MS-SSIM floor its cheapest "
+        "point that reaches it (a bisection, at most 10 encodes per image). Unlike the curves above, "
+        "nothing is interpolated: every number is a real file of that image. `met`: images on which "
+        "the method reached the target (otherwise its nearest point is counted); `best on images`: "
+        "images on which it beat every other method that met the target.",
+        missing="no `evaluation.targets`",
+    )
+    coded = run.equal_targets
+    if coded.empty:
+        return out
+    for (dataset, target, value), subset in coded.groupby(["dataset", "target", "target_value"], sort=False):
+        label = f"bpp <= {value:g}" if target == "bpp" else f"{target} >= {value:g}"
+        out.add(Table(equal_target_table(subset), f"`{dataset}` at {label}"))
+    return out
 
 
 def equal_rate_section(run: Run) -> Section:

@@ -59,6 +59,12 @@ class Run:
         paths = [p for files in self.manifest["benchmarks"].values() for p in files]
         return benchmark_table(paths)
 
+    @cached_property
+    def equal_targets(self) -> pd.DataFrame:
+        """Every curve's rows of results/targets/<curve>.csv (equal_targets), empty without targets."""
+        paths = self.manifest.get("targets", {}).values()
+        return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+
     def per_image(self, summary_path: str) -> pd.DataFrame:
         """A rate point's per_image.csv (read once; callers must not modify it)."""
         if summary_path not in self._per_image:

@@ -1,0 +1,258 @@
+"""The contract of a model family: everything the config, the plan, training, tuning, evaluation
+and the codecs ask of one, in one place.
+
+A family is one module under `aecompress.models` with a `FAMILY` object (a `LatentFamily` or a
+`CompressiveFamily`) and one line in the registry (`aecompress.models.FAMILY_MODULES`); the
+config schema's family enum and per-family `params` come from it. The declarations (params
+schema, checks, operating points, shapes) import no TensorFlow, because the config and the plan
+read them while Snakemake builds the DAG: importing TensorFlow there costs about 4.5 s and
+0.5 GB per parse, i.e. per dry run and per SLURM job. The methods that build, train or run a
+model import their Keras code when called.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from textwrap import dedent
+from typing import Any, ClassVar, NamedTuple
+
+import numpy as np
+import yaml
+
+Params = dict[str, Any]
+Shape = tuple[int, ...]
+
+
+def ceil_div(value: int, factor: int) -> int:
+    return -(-value // factor)
+
+
+def params_from_yaml(properties: str) -> dict[str, Any]:
+    """A family's `params` JSON schema from the YAML of its properties (each with a default and
+    a description; the experiment's `grid` schema is derived from it)."""
+    return {"type": "object", "additionalProperties": False, "properties": yaml.safe_load(dedent(properties))}
+
+
+def check_patches(preprocessing: dict[str, Any], source) -> list[str]:
+    """Images of different sizes only batch as patches."""
+    if source.fixed_size is False and not preprocessing.get("patches"):
+        return [
+            f"preprocessing.patches: source '{source.name}' has images of different sizes; "
+            "train on patches (e.g. {size: 64})"
+        ]
+    return []
+
+
+class Family(ABC):
+    """A model family. Subclasses set the class attributes and implement the abstract methods."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # one line for the config schema and the docs
+    params_schema: ClassVar[dict[str, Any]]  # JSON schema of an experiment's `params`, with defaults
+    compressive: ClassVar[bool] = False  # True: trained with its own entropy model and range coder
+
+    # Declarations (no TensorFlow)
+
+    def check(self, params: Params, preprocessing: dict[str, Any], source) -> list[str]:
+        """Config-time problems of a variant, each as `key: what was expected`."""
+        return []
+
+    def operating_points(self, params: Params) -> list[dict[str, Any]]:
+        """The rate points one trained model is evaluated at (SlimCAE: one per width)."""
+        return [{}]
+
+    def downsampling_factor(self, params: Params) -> int | None:
+        """What image sides are padded to a multiple of (None: the family does not downsample)."""
+        return None
+
+    @abstractmethod
+    def latent_shape(self, params: Params, image_shape: Shape) -> Shape:
+        """The latent of one image of `image_shape` (per block for block-wise families)."""
+
+    def nominal_ratio(self, params: Params, image_shape: Shape) -> float:
+        """Input values / latent values: the papers' 'compression ratio' (one float = one value).
+        A label only: methods are compared by the bits they really write."""
+        return float(np.prod(image_shape)) / float(np.prod(self.latent_shape(params, image_shape)))
+
+    # The Keras half (imports TensorFlow)
+
+    @abstractmethod
+    def build_model(self, params: Params, image_shape: Shape, normalization, preprocessing=None):
+        """A new, untrained Keras model for images of `image_shape` (None sides: any size)."""
+
+    def compile_model(self, model, optimizer, loss, metrics) -> None:
+        """Compile for training. `loss` and `metrics` come from the training settings (the
+        reconstruction loss); compressive families ignore them and minimise rate + distortion."""
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+    def prepare_for_coding(self, model) -> None:  # noqa: B027  (a hook: most families need nothing)
+        """After training, before saving: fix whatever the codec needs (range-coding tables)."""
+
+    def training_pixels(self, images, params: Params) -> np.ndarray:
+        """uint8 (N, h, w, c) training inputs of a split that is not cut into patches."""
+        from aecompress.models.layers import whole_images
+
+        return whole_images(images)
+
+    @abstractmethod
+    def reconstruct(self, model, images, params: Params, normalization) -> list[np.ndarray]:
+        """Every image decoded to uint8 at its own size (the float latent, or the bitstream)."""
+
+
+class LatentFamily(Family):
+    """Trained without a rate: its latent is quantized and coded with a prior fitted after
+    training (codecs.latent). The default latent interface is the padded conv families'."""
+
+    def check(self, params: Params, preprocessing: dict[str, Any], source) -> list[str]:
+        return check_patches(preprocessing, source)
+
+    def reconstruct(self, model, images, params: Params, normalization) -> list[np.ndarray]:
+        from aecompress.models.layers import reconstruct_images
+
+        return reconstruct_images(model, images, params, normalization)
+
+    def encode_latents(self, model, images: np.ndarray, params: Params, normalization) -> np.ndarray:
+        """uint8 (N, H, W, C) of one size -> float latents (N, ...)."""
+        from aecompress.models.layers import encode_latents
+
+        return encode_latents(model, images, params, normalization)
+
+    def decode_latents(self, model, latents: np.ndarray, image_shape: Shape, params: Params, normalization):
+        """Float latents (N, ...) -> uint8 images (N, H, W, C) of `image_shape`."""
+        from aecompress.models.layers import decode_latents
+
+        return decode_latents(model, latents, image_shape, params, normalization)
+
+    def coded_shape(self, model, params: Params, image_shape: Shape) -> Shape:
+        """The latent shape the coder writes for one image (refuses sizes the model cannot code)."""
+        from aecompress.models.layers import coded_shape
+
+        return coded_shape(model, params, image_shape)
+
+
+class Payload(NamedTuple):
+    """One range-coded string of a compressive model's file and what its decoder needs."""
+
+    entropy_model: Any  # tfc entropy model that coded it (its `_cdf` tables)
+    positions: int  # spatial positions of the latent it codes
+    channels: (
+        int | None
+    )  # elements per position for indexed (per-element) tables; None: one table per channel
+
+
+class CompressiveFamily(Family):
+    """A compressive autoencoder with a learned entropy model and tfc's range coder.
+
+    Its saved model exports `compress(image) -> (*strings, *shapes)` and
+    `decompress(*strings, *shapes) -> image` (named `compress_<w>` ... per SlimCAE width), with
+    the shapes x, y (and z for hyperpriors); the callers see one signature, `compress` ->
+    (strings, shapes) and `decompress(strings, shapes)`, and the shapes follow from the image
+    size (`coded_shapes`), so a file stores none of them.
+    """
+
+    compressive = True
+    method_id: ClassVar[int]  # its id in the file format (codecs.container): never renumber
+    point_name: ClassVar[str | None] = None  # the container's name of an operating point's value
+    point_type: ClassVar[str | None] = None  # and its encoding ("varint")
+    downsampling: ClassVar[int] = 16  # the analysis transform's total stride
+    hyper_downsampling: ClassVar[int | None] = None  # the hyper-analysis's stride (None: no side information)
+
+    def check(self, params: Params, preprocessing: dict[str, Any], source) -> list[str]:
+        problems = check_patches(preprocessing, source)
+        if preprocessing.get("normalization") != "unit":
+            problems.append(
+                "preprocessing.normalization: compressive autoencoders code [0, 1] pixels; use unit"
+            )
+        if preprocessing.get("padding") is not None:
+            problems.append(
+                "preprocessing.padding: compressive autoencoders pad with zeros inside their transforms and "
+                "crop back; leave it null"
+            )
+        return problems
+
+    def downsampling_factor(self, params: Params) -> int:
+        return self.downsampling
+
+    @abstractmethod
+    def latent_channels(self, params: Params) -> int:
+        """Channels of y (at the widest width)."""
+
+    def latent_shape(self, params: Params, image_shape: Shape) -> Shape:
+        factor = self.downsampling
+        return (
+            ceil_div(image_shape[0], factor),
+            ceil_div(image_shape[1], factor),
+            self.latent_channels(params),
+        )
+
+    def compile_model(self, model, optimizer, loss=None, metrics=None) -> None:
+        model.compile(optimizer=optimizer)  # the model's train_step owns its rate-distortion loss
+
+    def prepare_for_coding(self, model) -> None:
+        model.prepare_for_compression()
+
+    def reconstruct(self, model, images, params: Params, normalization) -> list[np.ndarray]:
+        """Every image through the range coder and back, at the first operating point (the
+        evaluation codes every point through codecs.learned, the one coding path)."""
+        from aecompress.codecs.learned import CompressiveCodec
+
+        codec = CompressiveCodec.from_model(model, self.name, params, self.operating_points(params)[0])
+        return [codec.decode(codec.encode(image)) for image in images.images]
+
+    # Coding
+
+    def point_suffix(self, point: dict[str, Any]) -> str:
+        """What tells this point's exported functions and method name apart ('' for one point)."""
+        return ""
+
+    def function(self, model, name: str, point: dict[str, Any]):
+        return getattr(model, name + self.point_suffix(point))
+
+    def coded_shapes(self, params: Params, height: int, width: int) -> list[tuple[int, int]]:
+        """The shapes `decompress` takes after the strings: x, y and, with side information, z."""
+        y = (ceil_div(height, self.downsampling), ceil_div(width, self.downsampling))
+        shapes = [(height, width), y]
+        if self.hyper_downsampling:
+            shapes.append((ceil_div(y[0], self.hyper_downsampling), ceil_div(y[1], self.hyper_downsampling)))
+        return shapes
+
+    @abstractmethod
+    def payloads(
+        self, model, params: Params, point: dict[str, Any], height: int, width: int
+    ) -> list[Payload]:
+        """Per string of a file, in `compress`'s order: the entropy model that coded it and the
+        latent it holds (for the bound on a string's length before a latent is allocated)."""
+
+    def compress(
+        self, model, image: np.ndarray, point: dict[str, Any]
+    ) -> tuple[list[bytes], list[np.ndarray]]:
+        import tensorflow as tf
+
+        outputs = self.function(model, "compress", point)(tf.constant(image))
+        strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
+        shapes = [o.numpy() for o in outputs if o.dtype != tf.string]
+        return strings, shapes
+
+    def decompress(self, model, strings: list[bytes], shapes: list, point: dict[str, Any]) -> np.ndarray:
+        import tensorflow as tf
+
+        tensors = [tf.constant([s]) for s in strings] + [tf.constant(np.asarray(s, np.int32)) for s in shapes]
+        return self.function(model, "decompress", point)(*tensors).numpy()
+
+    def estimate_bits(self, model, image: np.ndarray, point: dict[str, Any]) -> float:
+        """The entropy model's estimate of the coded bits (latents rounded), for real/estimated."""
+        import tensorflow as tf
+
+        return float(self.function(model, "estimate_bits", point)(tf.constant(image)))
+
+    def analyze(self, model, image: np.ndarray, point: dict[str, Any]) -> np.ndarray | None:
+        """The analysis transform's float latent y of one image (drawn by the report)."""
+        import tensorflow as tf
+
+        x = tf.cast(tf.constant(image)[None], tf.float32) / 255.0
+        return model.analysis_transform(x)[0].numpy()
+
+
+def unit_normalization_required(normalization, family: str) -> None:
+    if normalization.kind != "unit":
+        raise ValueError(f"{family} codes [0, 1] pixels: set preprocessing.normalization: unit")
