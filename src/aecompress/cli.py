@@ -16,7 +16,8 @@ quantized latent (the latent coder the workflow's evaluation job fitted). A Slim
 `--target-bpp B` picks the codec's best operating point within B bits per pixel, `--target-psnr P`
 and `--target-ms-ssim S` its cheapest one that reaches the quality (codecs.targets: bisection over
 its ordered points; several `--model`s, or a SlimCAE's widths, are the points of one set); it
-prints what it reached.
+prints what it reached. `--tile PIXELS` codes a compressive model's image tile by tile (bounded
+memory, the same bits; automatic above 2048x2048 pixels, `--tile 0` never).
 Errors name the file and exit with status 2.
 
 Nothing a user owns is deleted or replaced silently: an existing output file needs `--force`, an
@@ -51,7 +52,9 @@ def _codec(args, header=None):
             operating_point = {point_name: int(point)}
         else:
             operating_point = None
-        return learned_codec(model, operating_point, getattr(args, "coder", None))
+        return learned_codec(
+            model, operating_point, getattr(args, "coder", None), getattr(args, "tile", None)
+        )
     name = getattr(args, "codec", None) or (kind if kind in REGISTRY else None)
     if name is None:
         written_by = header.method if header is not None else "?"
@@ -118,6 +121,7 @@ def _target_candidates(args, image):
         model = load_model(import_tensorflow(2), model_dir)
         for point in family.operating_points(card["params"]):
             codec = CompressiveCodec.from_model_dir(model_dir, point, model)
+            codec.tile = args.tile
             codecs.append((codec.method, codec))
     return [(label, lambda codec=codec: codec) for label, codec in ordered_by_rate(codecs, image)]
 
@@ -271,8 +275,14 @@ def _add_point_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_safety_options(parser: argparse.ArgumentParser) -> None:
+    from aecompress.codecs.learned import AUTO_TILE, AUTO_TILE_PIXELS
     from aecompress.images import DEFAULT_MAX_PIXELS
 
+    parser.add_argument(
+        "--tile", type=int, help=f"compressive models: code the image in tiles of this many pixels "
+        f"(a multiple of 16) to bound memory; 0 never tiles; default: {AUTO_TILE} above "
+        f"{AUTO_TILE_PIXELS:,} pixels",
+    )  # fmt: skip
     parser.add_argument(
         "-f", "--force", action="store_true", help="replace an existing output file (never a folder)"
     )

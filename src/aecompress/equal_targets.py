@@ -34,7 +34,7 @@ def _baseline_candidates(baseline: dict[str, Any], fitted: str | None):
     return lambda image: candidates
 
 
-def _model_candidates(tf, models: list[str]):
+def _model_candidates(tf, models: list[str], tile: int | None):
     """Every operating point of every model of the curve, ordered per image by the estimated bits
     (the models of one experiment differ in lambda or size: their order is not known beforehand)."""
     from aecompress.codecs.learned import CompressiveCodec, learned_codec, read_model_card
@@ -51,6 +51,7 @@ def _model_candidates(tf, models: list[str]):
         model = load_model(tf, model_dir)
         for point in family.operating_points(card["params"]):
             codec = CompressiveCodec.from_model_dir(model_dir, point, model)
+            codec.tile = tile
             codecs.append((codec.method, codec))
     return lambda image: [
         (label, lambda codec=codec: codec) for label, codec in ordered_by_rate(codecs, image)
@@ -65,6 +66,7 @@ def evaluate_targets(
     threads: int,
     baseline: dict[str, Any] | None = None,
     fitted: str | None = None,
+    tile: int | None = None,
 ) -> pd.DataFrame:
     """One curve (`job`: a plan.TargetJob as a dict) at every target on every test image of the
     prepared `dataset`; one row per image and target in `out_path` (CSV)."""
@@ -76,7 +78,7 @@ def evaluate_targets(
     if baseline is not None:
         candidates = _baseline_candidates(baseline, None if fitted is None else str(fitted))
     else:
-        candidates = _model_candidates(tf, list(job["models"]))
+        candidates = _model_candidates(tf, list(job["models"]), tile)
     rows = []
     for index, image in enumerate(test.images):
         points = candidates(image)

@@ -249,6 +249,7 @@ def evaluate_job(
     fitted: str | Path | None = None,
     baseline: dict[str, Any] | None = None,
     seed: int = 0,
+    tile: int | None = None,
 ) -> list[dict[str, Any]]:
     """One evaluation job (`job`: a plan.EvaluationJob as a dict): every rate point of a trained
     variant or of a baseline, each written to `out_dir/<rate point>/`.
@@ -266,7 +267,7 @@ def evaluate_job(
     if job["variant"] is not None:
         train = loaded[train_dataset] if train_dataset else None
         evaluate_point = _model_points(
-            tf, job, model, train, train_images, latent_coding, out_dir, threads, seed
+            tf, job, model, train, train_images, latent_coding, out_dir, threads, seed, tile
         )
     else:
         evaluate_point = _baseline_points(baseline, fitted)
@@ -311,7 +312,7 @@ def _baseline_points(baseline: dict[str, Any], fitted: str | Path | None):
     return evaluate_point
 
 
-def _model_points(tf, job, model_path, train, train_images, latent_coding, out_dir, threads, seed):
+def _model_points(tf, job, model_path, train, train_images, latent_coding, out_dir, threads, seed, tile=None):
     """A trained variant's codec at each of its points. Models trained without a rate are coded
     through a quantized latent whose coder is fitted here first (codecs.latent) and are also scored
     with the float latent the papers report (`unquantized_metrics`)."""
@@ -346,6 +347,7 @@ def _model_points(tf, job, model_path, train, train_images, latent_coding, out_d
             key = json.dumps(point, sort_keys=True)
             if key not in compressive:
                 compressive[key] = CompressiveCodec.from_model_dir(model_path, point, model)
+                compressive[key].tile = tile
             codec = compressive[key]
             extra = {
                 "coding": {

@@ -62,6 +62,7 @@ rule evaluate:
             EVALUATION_JOBS[wildcards.job].baseline
         ),
         seed=config["seed"],
+        tile=config["evaluation"]["tile"],
     script:
         "../scripts/evaluate.py"
 
@@ -85,6 +86,7 @@ rule code_at_targets:
     params:
         job=lambda wildcards: dataclasses.asdict(TARGET_JOBS[wildcards.curve]),
         targets=config["evaluation"]["targets"],
+        tile=config["evaluation"]["tile"],
         baseline=lambda wildcards: BASELINES.get(TARGET_JOBS[wildcards.curve].baseline),
     script:
         "../scripts/code_at_targets.py"

@@ -13,4 +13,5 @@ with output_to_log(snakemake.log[0]):
         threads=snakemake.threads,
         baseline=params.baseline,
         fitted=inputs.get("fitted"),
+        tile=params.tile,
     )

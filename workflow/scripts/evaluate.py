@@ -19,4 +19,5 @@ with output_to_log(snakemake.log[0]):
         fitted=inputs.get("fitted"),
         baseline=params.baseline,
         seed=params.seed,
+        tile=params.tile,
     )

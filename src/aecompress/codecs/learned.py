@@ -31,9 +31,19 @@ def model_hash(model_dir: str | Path) -> bytes:
     return digest.digest()[:16]
 
 
+# Images above this many pixels are coded tile by tile when no tile size is given: a 6000x4000
+# photo through whole-image transforms needs gigabytes of activations (README, "Large photos").
+AUTO_TILE_PIXELS = 2048 * 2048
+AUTO_TILE = 512
+
+
 class CompressiveCodec(Codec):
     """A trained compressive autoencoder at one operating point, through its family's contract
-    (`models.family.CompressiveFamily`): no family is special-cased here."""
+    (`models.family.CompressiveFamily`): no family is special-cased here. `tile`: the tile size
+    in pixels for tiled coding, 0 for whole images always, None for AUTO_TILE above
+    AUTO_TILE_PIXELS (the bitstream does not say how it was made: any decoder reads it)."""
+
+    tile: int | None = None
 
     def __init__(
         self, model, family: str, params: dict[str, Any], point: dict[str, Any], method: str, identity: bytes
@@ -96,8 +106,19 @@ class CompressiveCodec(Codec):
     def coded_shapes(self, height: int, width: int) -> list[np.ndarray]:
         return [np.array(s, dtype=np.int32) for s in self.family.coded_shapes(self.params, height, width)]
 
+    def tile_for(self, height: int, width: int) -> int | None:
+        if self.tile is None:
+            return AUTO_TILE if height * width > AUTO_TILE_PIXELS else None
+        if self.tile % self.family.downsampling:
+            stride = self.family.downsampling
+            raise ValueError(
+                f"tile size {self.tile}: expected a multiple of {stride} pixels (the model's stride)"
+            )
+        return self.tile or None
+
     def encode_payloads(self, image: np.ndarray) -> list[bytes]:
-        strings, shapes = self.family.compress(self.model, image, self.operating_point)
+        tile = self.tile_for(*image.shape[:2])
+        strings, shapes = self.family.compress(self.model, image, self.operating_point, tile)
         expected = self.coded_shapes(*image.shape[:2])
         if len(shapes) != len(expected) or any(
             not np.array_equal(a, b) for a, b in zip(shapes, expected, strict=True)
@@ -126,9 +147,9 @@ class CompressiveCodec(Codec):
             check_capacity(payload, required, f"{self.method} latent of {coded.positions} positions")
 
     def decode_payloads(self, payloads: list[bytes], header: Header) -> np.ndarray:
-        return self.family.decompress(
-            self.model, payloads, self.coded_shapes(header.height, header.width), self.operating_point
-        )
+        shapes = self.coded_shapes(header.height, header.width)
+        tile = self.tile_for(header.height, header.width)
+        return self.family.decompress(self.model, payloads, shapes, self.operating_point, tile)
 
     def latents(self, image: np.ndarray) -> np.ndarray | None:
         """The analysis transform's output y, before rounding (None where the model has none saved)."""
@@ -154,13 +175,19 @@ def read_model_card(model_dir: str | Path) -> dict[str, Any]:
 
 
 def learned_codec(
-    model_dir: str | Path, point: dict[str, Any] | None = None, coder: str | Path | None = None
+    model_dir: str | Path,
+    point: dict[str, Any] | None = None,
+    coder: str | Path | None = None,
+    tile: int | None = None,
 ) -> Codec:
-    """The codec of any trained variant: its range coder, or its quantized latent (codecs.latent,
-    with the latent coder `coder`, by default latent_coder.npz beside the model)."""
+    """The codec of any trained variant: its range coder (`tile`: CompressiveCodec.tile), or its
+    quantized latent (codecs.latent, with the latent coder `coder`, by default latent_coder.npz
+    beside the model)."""
     from aecompress.codecs.latent import LatentCodec
     from aecompress.models import LATENT_FAMILIES
 
     if read_model_card(model_dir)["family"] in LATENT_FAMILIES:
         return LatentCodec.from_model_dir(model_dir, coder)
-    return CompressiveCodec.from_model_dir(model_dir, point)
+    codec = CompressiveCodec.from_model_dir(model_dir, point)
+    codec.tile = tile
+    return codec

@@ -158,6 +158,36 @@ class CompressiveAutoencoder(tf.keras.Model):
         x_hat = x_hat[0, : x_shape[0], : x_shape[1], :]
         return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
 
+    def export_tiles(self, latent_channels: int, strings: int, latent_shapes: int, suffix: str = "", **parts):
+        """`analysis_tile`, `compress_latent`, `decompress_latent`, `synthesis_tile` (+ suffix):
+        compress and decompress cut where a tiled coder cuts them (models.family.CompressiveFamily
+        .compress): the transforms run on one tile at a time, the entropy coder on the whole latent.
+        `parts` replace the network's analysis, synthesis, compress_y and decompress_y (SlimCAE's
+        widths)."""
+        analysis = parts.get("analysis") or self.analysis_transform
+        synthesis = parts.get("synthesis") or self.synthesis_transform
+
+        def analysis_tile(image):
+            return analysis(self.to_unit(image))
+
+        def synthesis_tile(y_hat):
+            return tf.saturate_cast(tf.round(synthesis(y_hat)[0] * 255.0), tf.uint8)
+
+        image = tf.TensorSpec(shape=(None, None, self.channels), dtype=tf.uint8)
+        latent = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.float32)
+        string, shape = tf.TensorSpec(shape=(1,), dtype=tf.string), tf.TensorSpec(shape=(2,), dtype=tf.int32)
+        functions = {
+            "analysis_tile": (analysis_tile, [image]),
+            "synthesis_tile": (synthesis_tile, [latent]),
+            "compress_latent": (parts.get("compress_y") or self.compress_y, [latent]),
+            "decompress_latent": (
+                parts.get("decompress_y") or self.decompress_y,
+                [string] * strings + [shape] * latent_shapes,
+            ),
+        }
+        for name, (function, signature) in functions.items():
+            setattr(self, name + suffix, tf.function(function, input_signature=signature))
+
 
 def bits_estimator():
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
@@ -178,6 +208,7 @@ class FactorizedPrior(CompressiveAutoencoder):
         self.synthesis_transform = factorized_synthesis(num_filters, channels)
         self.prior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
         self.build((None, None, None, channels))
+        self.export_tiles(num_filters, strings=1, latent_shapes=1)
 
     def call(self, x, training):
         entropy_model = tfc.ContinuousBatchedEntropyModel(self.prior, coding_rank=3, compression=False)
@@ -196,11 +227,17 @@ class FactorizedPrior(CompressiveAutoencoder):
         y_hat = self.entropy_model.quantize(self.analysis_transform(x))
         return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
 
+    def compress_y(self, y):
+        return self.entropy_model.compress(y), tf.shape(y)[1:-1]
+
+    def decompress_y(self, string, y_shape):
+        return self.entropy_model.decompress(string, y_shape)
+
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
     def compress(self, image):
         x = self.to_unit(image)
-        y = self.analysis_transform(x)
-        return self.entropy_model.compress(y), tf.shape(x)[1:-1], tf.shape(y)[1:-1]
+        string, y_shape = self.compress_y(self.analysis_transform(x))
+        return string, tf.shape(x)[1:-1], y_shape
 
     @tf.function(
         input_signature=[
@@ -210,8 +247,7 @@ class FactorizedPrior(CompressiveAutoencoder):
         ]
     )
     def decompress(self, string, x_shape, y_shape):
-        y_hat = self.entropy_model.decompress(string, y_shape)
-        return self.to_uint8(self.synthesis_transform(y_hat), x_shape)
+        return self.to_uint8(self.synthesis_transform(self.decompress_y(string, y_shape)), x_shape)
 
 
 class ScaleHyperprior(CompressiveAutoencoder):
@@ -238,6 +274,7 @@ class ScaleHyperprior(CompressiveAutoencoder):
         self.hyper_synthesis_transform = hyper_synthesis(num_filters, latent_filters)
         self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
         self.build((None, None, None, channels))
+        self.export_tiles(latent_filters, strings=2, latent_shapes=2)
 
     def scale_fn(self, index):
         return tf.math.exp(self.scale_offset + self.scale_factor * index)
@@ -278,15 +315,22 @@ class ScaleHyperprior(CompressiveAutoencoder):
         y_hat = self.entropy_model.quantize(self.analysis_transform(x))  # location 0: plain rounding
         return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
-    def compress(self, image):
-        x = self.to_unit(image)
-        y = self.analysis_transform(x)
+    def compress_y(self, y):
         z = self.hyper_analysis_transform(abs(y))
         y_shape, z_shape = tf.shape(y)[1:-1], tf.shape(z)[1:-1]
         z_hat = self.side_entropy_model.quantize(z)
         side_string = self.side_entropy_model.compress(z)
         string = self.entropy_model.compress(y, self._coding_indexes(z_hat, y_shape))
+        return string, side_string, y_shape, z_shape
+
+    def decompress_y(self, string, side_string, y_shape, z_shape):
+        z_hat = self.side_entropy_model.decompress(side_string, z_shape)
+        return self.entropy_model.decompress(string, self._coding_indexes(z_hat, y_shape))
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
+    def compress(self, image):
+        x = self.to_unit(image)
+        string, side_string, y_shape, z_shape = self.compress_y(self.analysis_transform(x))
         return string, side_string, tf.shape(x)[1:-1], y_shape, z_shape
 
     @tf.function(
@@ -299,6 +343,6 @@ class ScaleHyperprior(CompressiveAutoencoder):
         ]
     )
     def decompress(self, string, side_string, x_shape, y_shape, z_shape):
-        z_hat = self.side_entropy_model.decompress(side_string, z_shape)
-        y_hat = self.entropy_model.decompress(string, self._coding_indexes(z_hat, y_shape))
-        return self.to_uint8(self.synthesis_transform(y_hat), x_shape)
+        return self.to_uint8(
+            self.synthesis_transform(self.decompress_y(string, side_string, y_shape, z_shape)), x_shape
+        )

@@ -140,6 +140,9 @@ class Payload(NamedTuple):
     )  # elements per position for indexed (per-element) tables; None: one table per channel
 
 
+TILE_FUNCTIONS = ("analysis_tile", "compress_latent", "decompress_latent", "synthesis_tile")
+
+
 class CompressiveFamily(Family):
     """A compressive autoencoder with a learned entropy model and tfc's range coder.
 
@@ -156,6 +159,13 @@ class CompressiveFamily(Family):
     point_type: ClassVar[str | None] = None  # and its encoding ("varint")
     downsampling: ClassVar[int] = 16  # the analysis transform's total stride
     hyper_downsampling: ClassVar[int | None] = None  # the hyper-analysis's stride (None: no side information)
+    # Pixels of context around a tile (tiled coding): a multiple of the downsampling, wider than
+    # the transforms' receptive fields (bls2017's analysis sees +-28 px, bmshj2018's and ms2020's
+    # +-30 px; their syntheses +-2.3 latents), so a tile's interior sees what the whole image does.
+    tile_halo: ClassVar[int] = 64
+    # Whether a tile's analysis equals the whole image's: not where a strided convolution's
+    # padding depends on the input's size (TF's "SAME"); such a family tiles its synthesis only.
+    analysis_tiles: ClassVar[bool] = True
 
     def check(self, params: Params, preprocessing: dict[str, Any], source) -> list[str]:
         problems = check_patches(preprocessing, source)
@@ -223,21 +233,95 @@ class CompressiveFamily(Family):
         """Per string of a file, in `compress`'s order: the entropy model that coded it and the
         latent it holds (for the bound on a string's length before a latent is allocated)."""
 
+    def can_tile(self, model, point: dict[str, Any]) -> bool:
+        """Whether the model exports the tile functions (models saved before they existed do not)."""
+        return all(hasattr(model, name + self.point_suffix(point)) for name in TILE_FUNCTIONS)
+
+    def _tiled(self, model, point, tile: int | None, height: int, width: int) -> bool:
+        if tile is None or max(height, width) <= tile:
+            return False
+        if tile % self.downsampling:
+            raise ValueError(
+                f"tile size {tile}: expected a multiple of {self.downsampling} pixels (the model's stride)"
+            )
+        return self.can_tile(model, point)
+
     def compress(
-        self, model, image: np.ndarray, point: dict[str, Any]
+        self, model, image: np.ndarray, point: dict[str, Any], tile: int | None = None
     ) -> tuple[list[bytes], list[np.ndarray]]:
+        """The strings and the shapes x, y(, z). With `tile` (pixels) and a larger image, the
+        analysis runs tile by tile (tiled_analysis) and the entropy coder on the whole latent."""
         import tensorflow as tf
 
-        outputs = self.function(model, "compress", point)(tf.constant(image))
+        if self.analysis_tiles and self._tiled(model, point, tile, *image.shape[:2]):
+            y = self.tiled_analysis(model, image, point, tile)
+            outputs = self.function(model, "compress_latent", point)(tf.constant(y))
+            shapes = [np.array(image.shape[:2], np.int32)]
+        else:
+            outputs = self.function(model, "compress", point)(tf.constant(image))
+            shapes = []
         strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
-        shapes = [o.numpy() for o in outputs if o.dtype != tf.string]
-        return strings, shapes
+        return strings, shapes + [o.numpy() for o in outputs if o.dtype != tf.string]
 
-    def decompress(self, model, strings: list[bytes], shapes: list, point: dict[str, Any]) -> np.ndarray:
+    def decompress(
+        self, model, strings: list[bytes], shapes: list, point: dict[str, Any], tile: int | None = None
+    ) -> np.ndarray:
         import tensorflow as tf
 
-        tensors = [tf.constant([s]) for s in strings] + [tf.constant(np.asarray(s, np.int32)) for s in shapes]
-        return self.function(model, "decompress", point)(*tensors).numpy()
+        strings = [tf.constant([s]) for s in strings]
+        shapes = [tf.constant(np.asarray(s, np.int32)) for s in shapes]
+        height, width = (int(v) for v in shapes[0].numpy())
+        if self._tiled(model, point, tile, height, width):
+            y_hat = self.function(model, "decompress_latent", point)(*strings, *shapes[1:]).numpy()
+            return self.tiled_synthesis(model, y_hat, (height, width), point, tile)
+        return self.function(model, "decompress", point)(*strings, *shapes).numpy()
+
+    def tiled_analysis(self, model, image: np.ndarray, point: dict[str, Any], tile: int) -> np.ndarray:
+        """y of the whole image, (1, h, w, C), made tile x tile pixels at a time: each tile is
+        analysed with `tile_halo` pixels of the image around it (zeros beyond the image's edges,
+        as for the whole image) and only its own latents are kept, so the peak memory follows
+        the tile, not the image."""
+        import tensorflow as tf
+
+        analysis, d, halo = self.function(model, "analysis_tile", point), self.downsampling, self.tile_halo
+        height, width = image.shape[:2]
+        y = None
+        for top in range(0, height, tile):
+            for left in range(0, width, tile):
+                r0, c0 = max(0, top - halo), max(0, left - halo)
+                part = analysis(tf.constant(image[r0 : top + tile + halo, c0 : left + tile + halo])).numpy()[
+                    0
+                ]
+                if y is None:
+                    y = np.empty((ceil_div(height, d), ceil_div(width, d), part.shape[-1]), np.float32)
+                rows, cols = ceil_div(min(tile, height - top), d), ceil_div(min(tile, width - left), d)
+                a, b = (top - r0) // d, (left - c0) // d
+                y[top // d : top // d + rows, left // d : left // d + cols] = part[a : a + rows, b : b + cols]
+        return y[None]
+
+    def tiled_synthesis(
+        self, model, y_hat: np.ndarray, x_shape, point: dict[str, Any], tile: int
+    ) -> np.ndarray:
+        """The decoded image from y_hat (1, h, w, C), tile x tile pixels at a time, each tile
+        synthesised from its latents and `tile_halo` pixels' worth of latents around them."""
+        import tensorflow as tf
+
+        synthesis, d = self.function(model, "synthesis_tile", point), self.downsampling
+        step, halo = tile // d, self.tile_halo // d
+        height, width = x_shape
+        out = None
+        for top in range(0, y_hat.shape[1], step):
+            for left in range(0, y_hat.shape[2], step):
+                r0, c0 = max(0, top - halo), max(0, left - halo)
+                part = synthesis(
+                    tf.constant(y_hat[:, r0 : top + step + halo, c0 : left + step + halo])
+                ).numpy()
+                if out is None:
+                    out = np.empty((height, width, part.shape[-1]), np.uint8)
+                rows, cols = min(tile, height - top * d), min(tile, width - left * d)
+                a, b = (top - r0) * d, (left - c0) * d
+                out[top * d : top * d + rows, left * d : left * d + cols] = part[a : a + rows, b : b + cols]
+        return out
 
     def estimate_bits(self, model, image: np.ndarray, point: dict[str, Any]) -> float:
         """The entropy model's estimate of the coded bits (latents rounded), for real/estimated."""

@@ -130,6 +130,7 @@ class ChannelwiseAutoregressive(CompressiveAutoencoder):
         self.decompress = tf.function(
             self._decompress, input_signature=[string] * (num_slices + 1) + [shape] * 3
         )
+        self.export_tiles(latent_depth, strings=num_slices + 1, latent_shapes=2)
 
     def scale_fn(self, index):
         return tf.math.exp(self.scale_offset + self.scale_factor * index)
@@ -193,15 +194,12 @@ class ChannelwiseAutoregressive(CompressiveAutoencoder):
         )
         return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
 
-    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
-    def compress(self, image):
-        """Strings (slice 0 .. slice K-1, then z) and the shapes x, y, z. The entropy parameters
-        are computed on the CPU on both sides, from decoded values only, so that a file encoded
-        on a GPU decodes on a CPU (see compressive.ScaleHyperprior._coding_indexes)."""
-        x = self.to_unit(image)
-        y = self.analysis_transform(x)
+    def compress_y(self, y):
+        """Strings (slice 0 .. slice K-1, then z) and the shapes y, z. The entropy parameters are
+        computed on the CPU on both sides, from decoded values only, so that a file encoded on a
+        GPU decodes on a CPU (see compressive.ScaleHyperprior._coding_indexes)."""
         z = self.hyper_analysis_transform(y)
-        x_shape, y_shape, z_shape = tf.shape(x)[1:-1], tf.shape(y)[1:-1], tf.shape(z)[1:-1]
+        y_shape, z_shape = tf.shape(y)[1:-1], tf.shape(z)[1:-1]
         side_string = self.side_entropy_model.compress(z)
         y_slices = tf.split(y, self.num_slices, axis=-1)
         strings = []
@@ -212,15 +210,27 @@ class ChannelwiseAutoregressive(CompressiveAutoencoder):
 
         with tf.device("/CPU:0"):
             self.decode_slices(self.side_entropy_model.decompress(side_string, z_shape), y_shape, code_slice)
-        return (*strings, side_string, x_shape, y_shape, z_shape)
+        return (*strings, side_string, y_shape, z_shape)
 
-    def _decompress(self, *arguments):
-        *strings, side_string, x_shape, y_shape, z_shape = arguments
+    def decompress_y(self, *arguments):
+        *strings, side_string, y_shape, z_shape = arguments
         with tf.device("/CPU:0"):
             z_hat = self.side_entropy_model.decompress(side_string, z_shape)
-            y_hat = self.decode_slices(
+            return self.decode_slices(
                 z_hat,
                 y_shape,
                 lambda k, scales, mean: self.entropy_model.decompress(strings[k], scales, loc=mean),
             )
-        return self.to_uint8(self.synthesis_transform(y_hat), x_shape)
+
+    @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
+    def compress(self, image):
+        """Strings (slice 0 .. slice K-1, then z) and the shapes x, y, z."""
+        x = self.to_unit(image)
+        *strings, side_string, y_shape, z_shape = self.compress_y(self.analysis_transform(x))
+        return (*strings, side_string, tf.shape(x)[1:-1], y_shape, z_shape)
+
+    def _decompress(self, *arguments):
+        *strings, side_string, x_shape, y_shape, z_shape = arguments
+        return self.to_uint8(
+            self.synthesis_transform(self.decompress_y(*strings, side_string, y_shape, z_shape)), x_shape
+        )

@@ -205,6 +205,16 @@ class SlimCAE(CompressiveAutoencoder):
         def analyze(image):  # the float latent, drawn by the report
             return self.analysis(self.to_unit(image), width)[0]
 
+        def compress_y(y):
+            return self.entropy_models[str(width)].compress(y), tf.shape(y)[1:-1]
+
+        def decompress_y(string, y_shape):
+            return self.entropy_models[str(width)].decompress(string, y_shape)
+
+        self.export_tiles(
+            width, strings=1, latent_shapes=1, suffix=f"_{width}", analysis=lambda x: self.analysis(x, width),
+            synthesis=lambda y: self.synthesis(y, width), compress_y=compress_y, decompress_y=decompress_y,
+        )  # fmt: skip
         image_spec = tf.TensorSpec(shape=(None, None, self.channels), dtype=tf.uint8)
         setattr(self, f"analyze_{width}", tf.function(analyze, input_signature=[image_spec]))
         setattr(self, f"estimate_bits_{width}", tf.function(estimate_bits, input_signature=[image_spec]))
