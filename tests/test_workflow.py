@@ -134,6 +134,12 @@ def test_every_method_on_the_photos_is_coded_at_each_target(tiny_run):
     assert "Every method at equal targets" in (workdir / "results/report.html").read_text()
 
 
+def test_the_bd_rate_table_with_its_intervals_is_written_for_other_tools(tiny_run):
+    _, workdir = tiny_run
+    table = pd.read_csv(workdir / "results/report/bd_rates.csv")
+    assert {"bd_rate_psnr_%", "bd_rate_psnr_ci95", "reliable_psnr"} <= set(table.columns) and len(table)
+
+
 def test_the_tuning_study_runs_one_job_per_outer_fold_and_its_final_model_is_evaluated(tiny_run):
     _, workdir = tiny_run
     study = workdir / "results/tuning/cae-search"

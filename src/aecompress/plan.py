@@ -344,6 +344,11 @@ def report_path() -> str:
     return f"{RESULTS}/report.html"
 
 
+def bd_rates_path() -> str:
+    """The report's BD-rate table with its bootstrap intervals, as CSV for other tools."""
+    return f"{RESULTS}/report/bd_rates.csv"
+
+
 def report_manifest_path() -> str:
     """What the report reads, written by the `report_manifest` rule (the notebook's one parameter)."""
     return f"{RESULTS}/report/manifest.json"
@@ -369,6 +374,7 @@ def report_manifest(
         "seed_results": seed_results,
         "seed_studies": seed_studies(config),
         "figures": figures_path(),
+        "bd_rates": bd_rates_path(),
     }
 
 

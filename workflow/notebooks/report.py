@@ -44,3 +44,11 @@ for group in groups:
 
 # %%
 page.show_omitted(groups)
+
+# %%
+# The BD-rate table with its 95% intervals, as a file for other tools (results/report/bd_rates.csv).
+from aecompress.runtime import job_output  # noqa: E402
+
+if run.manifest.get("bd_rates"):
+    with job_output(run.manifest["bd_rates"]) as tmp:
+        run.bd_table().to_csv(tmp, index=False)

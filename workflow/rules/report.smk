@@ -49,6 +49,7 @@ rule report:
             plan.report_path(), caption="../report/report.rst", category="Report"
         ),
         notebook="results/report.ipynb",
+        bd_rates=plan.bd_rates_path(),
         figures=report(
             directory(plan.figures_path()),
             patterns=["{figure}.png"],

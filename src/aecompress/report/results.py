@@ -25,6 +25,7 @@ class Run:
     cards: dict[str, dict[str, Any]] = field(default_factory=dict)
     histories: dict[str, pd.DataFrame] = field(default_factory=dict)
     _per_image: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    _bd_table: pd.DataFrame | None = field(default=None, repr=False)
 
     @classmethod
     def load(cls, manifest_path: str | Path) -> Run:
@@ -73,12 +74,19 @@ class Run:
 
     def bd_table(self, metrics=("psnr", "ms_ssim"), results: pd.DataFrame | None = None) -> pd.DataFrame:
         """comparisons.bd_table with the 95% per-image bootstrap interval of every BD-rate
-        (config `report.bd_bootstrap_resamples`, seeded with the run's seed)."""
+        (config `report.bd_bootstrap_resamples`, seeded with the run's seed); the whole run's
+        table is computed once (the report shows it and writes it to bd_rates.csv)."""
+        if results is None and tuple(metrics) == ("psnr", "ms_ssim"):
+            if self._bd_table is None:
+                self._bd_table = self._compute_bd_table(metrics, self.results)
+            return self._bd_table
+        return self._compute_bd_table(metrics, self.results if results is None else results)
+
+    def _compute_bd_table(self, metrics, results: pd.DataFrame) -> pd.DataFrame:
         from aecompress.comparisons import bd_table
 
         resamples = (self.config.get("report") or {}).get("bd_bootstrap_resamples", 1000)
         per_image = self.per_image if resamples else None
-        results = self.results if results is None else results
         seed = self.config.get("seed", 0)
         return bd_table(results, metrics=metrics, per_image=per_image, resamples=resamples, seed=seed)
 
