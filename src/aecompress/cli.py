@@ -92,38 +92,12 @@ def _target(args):
 
 
 def _target_candidates(args, image):
-    """(label, codec factory) from the lowest rate up: a codec's ordered points, or every
-    operating point of the given models ordered by their entropy models' estimate."""
-    from aecompress.codecs.registry import baseline_codec, point_label
+    """(label, codec factory) from the lowest rate up (codecs.targets)."""
+    from aecompress.codecs.targets import codec_points, model_points
 
     if args.codec:
-        spec = baseline_codec(args.codec)
-        fitted = getattr(args, "fitted", None)
-        if spec.fitted_file and not fitted:
-            raise ValueError(f"--codec {args.codec} needs --fitted (its {spec.fitted_file})")
-        return [
-            (point_label(args.codec, p), lambda p=p: spec.build(p, fitted))
-            for p in spec.search_points(fitted)
-        ]
-    from aecompress.codecs.learned import CompressiveCodec, learned_codec, read_model_card
-    from aecompress.codecs.targets import ordered_by_rate
-    from aecompress.models import get_family
-    from aecompress.runtime import import_tensorflow
-    from aecompress.training import load_model
-
-    codecs = []
-    for model_dir in args.model:
-        card = read_model_card(model_dir)
-        family = get_family(card["family"])
-        if not family.compressive:
-            codecs.append((model_dir, learned_codec(model_dir, None, getattr(args, "coder", None))))
-            continue
-        model = load_model(import_tensorflow(2), model_dir)
-        for point in family.operating_points(card["params"]):
-            codec = CompressiveCodec.from_model_dir(model_dir, point, model)
-            codec.tile = args.tile
-            codecs.append((codec.method, codec))
-    return [(label, lambda codec=codec: codec) for label, codec in ordered_by_rate(codecs, image)]
+        return codec_points(args.codec, getattr(args, "fitted", None))
+    return model_points(args.model, args.tile, getattr(args, "coder", None))(image)
 
 
 def _header_method(header) -> tuple[str | None, float | None]:

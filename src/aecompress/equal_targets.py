@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from aecompress.codecs.targets import TARGET_METRICS, Target, ordered_by_rate, search
+from aecompress.codecs.targets import TARGET_METRICS, Target, codec_points, model_points, search
 
 COLUMNS = ["curve", "dataset", "image", "target", "target_value", "point", "bpp", "psnr", "ms_ssim", "met",
            "encodes"]  # fmt: skip
@@ -20,42 +20,6 @@ REPORTED = ("psnr", "ms_ssim")
 def configured_targets(settings: dict[str, Any]) -> list[Target]:
     """`evaluation.targets` as Target objects, bpp first."""
     return [Target(metric, float(value)) for metric in TARGET_METRICS for value in settings.get(metric, [])]
-
-
-def _baseline_candidates(baseline: dict[str, Any], fitted: str | None):
-    from aecompress.codecs.registry import baseline_codec, point_label
-
-    spec = baseline_codec(baseline["codec"])
-    points = spec.search_points(fitted)
-    candidates = [
-        (point_label(baseline["codec"], p), lambda p=p: spec.build(p, fitted, baseline["name"]))
-        for p in points
-    ]
-    return lambda image: candidates
-
-
-def _model_candidates(tf, models: list[str], tile: int | None):
-    """Every operating point of every model of the curve, ordered per image by the estimated bits
-    (the models of one experiment differ in lambda or size: their order is not known beforehand)."""
-    from aecompress.codecs.learned import CompressiveCodec, learned_codec, read_model_card
-    from aecompress.models import get_family
-    from aecompress.training import load_model
-
-    codecs = []
-    for model_dir in models:
-        card = read_model_card(model_dir)
-        family = get_family(card["family"])
-        if not family.compressive:  # its latent coder: the evaluation job's
-            codecs.append((card["variant"], learned_codec(model_dir)))
-            continue
-        model = load_model(tf, model_dir)
-        for point in family.operating_points(card["params"]):
-            codec = CompressiveCodec.from_model_dir(model_dir, point, model)
-            codec.tile = tile
-            codecs.append((codec.method, codec))
-    return lambda image: [
-        (label, lambda codec=codec: codec) for label, codec in ordered_by_rate(codecs, image)
-    ]
 
 
 def evaluate_targets(
@@ -73,12 +37,16 @@ def evaluate_targets(
     from aecompress.images import PreparedDataset
     from aecompress.runtime import import_tensorflow, job_output
 
-    tf = import_tensorflow(threads)
+    import_tensorflow(threads)  # the job's thread pools, before a model is loaded
     test = PreparedDataset.load(dataset).splits["test"]
-    if baseline is not None:
-        candidates = _baseline_candidates(baseline, None if fitted is None else str(fitted))
+    if baseline is None:
+        candidates = model_points(list(job["models"]), tile)
     else:
-        candidates = _model_candidates(tf, list(job["models"]), tile)
+        points = codec_points(baseline["codec"], None if fitted is None else str(fitted), baseline["name"])
+
+        def candidates(image):
+            return points
+
     rows = []
     for index, image in enumerate(test.images):
         points = candidates(image)

@@ -144,6 +144,47 @@ def search(
     return Search(target, chosen, target.met_by(chosen), len(tried), outcomes)
 
 
+def codec_points(name: str, fitted: str | None = None, baseline: str | None = None):
+    """A registered codec's searchable points as (label, codec factory), lowest rate first
+    (`fitted`: a fitted codec's file; `baseline`: the name its codecs carry)."""
+    from aecompress.codecs.registry import baseline_codec, point_label
+
+    spec = baseline_codec(name)
+    if spec.fitted_file and not fitted:
+        raise ValueError(f"codec {name} needs its fitted file ({spec.fitted_file}: --fitted)")
+    return [
+        (point_label(name, p), lambda p=p: spec.build(p, fitted, baseline))
+        for p in spec.search_points(fitted)
+    ]
+
+
+def model_points(model_dirs: Sequence[str], tile: int | None = None, coder: str | None = None):
+    """Every operating point of the given trained models (an experiment's lambdas, a SlimCAE's
+    widths) as one set: a function of the image giving (label, codec factory), ordered by the
+    entropy models' estimate of that image's bits (their order is not known beforehand). Each
+    model is loaded once. `tile`: CompressiveCodec.tile; `coder`: a latent family's coder."""
+    from aecompress.codecs.learned import CompressiveCodec, learned_codec, read_model_card
+    from aecompress.models import get_family
+    from aecompress.runtime import import_tensorflow
+    from aecompress.training import load_model
+
+    codecs = []
+    for model_dir in model_dirs:
+        card = read_model_card(model_dir)
+        family = get_family(card["family"])
+        if not family.compressive:
+            codecs.append((card["variant"], learned_codec(model_dir, None, coder)))
+            continue
+        model = load_model(import_tensorflow(2), model_dir)
+        for point in family.operating_points(card["params"]):
+            codec = CompressiveCodec.from_model_dir(model_dir, point, model)
+            codec.tile = tile
+            codecs.append((codec.method, codec))
+    return lambda image: [
+        (label, lambda codec=codec: codec) for label, codec in ordered_by_rate(codecs, image)
+    ]
+
+
 def ordered_by_rate(codecs: Sequence[tuple[Any, Codec]], image: np.ndarray) -> list[tuple[Any, Codec]]:
     """Learned candidates whose order is not known beforehand (models of one set, trained at
     different lambdas), ordered by the entropy models' estimate of the image's bits."""

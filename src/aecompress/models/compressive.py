@@ -250,7 +250,26 @@ class FactorizedPrior(CompressiveAutoencoder):
         return self.to_uint8(self.synthesis_transform(self.decompress_y(string, y_shape)), x_shape)
 
 
-class ScaleHyperprior(CompressiveAutoencoder):
+class GaussianScales:
+    """The indexed Gaussian entropy model of the hyperprior networks (bmshj2018, ms2020): a
+    range-coding table per scale, `num_scales` scales log-spaced from scale_min to scale_max,
+    chosen per latent element by a predicted index."""
+
+    def init_scales(self, num_scales: int, scale_min: float, scale_max: float) -> None:
+        self.num_scales = int(num_scales)
+        self.scale_offset = float(np.log(scale_min))
+        self.scale_factor = float((np.log(scale_max) - np.log(scale_min)) / (num_scales - 1))
+
+    def scale_fn(self, index):
+        return tf.math.exp(self.scale_offset + self.scale_factor * index)
+
+    def indexed_entropy_model(self, compression: bool):
+        return tfc.LocationScaleIndexedEntropyModel(
+            tfc.NoisyNormal, self.num_scales, self.scale_fn, coding_rank=3, compression=compression
+        )
+
+
+class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
     estimate_bits = bits_estimator()
 
     def __init__(
@@ -265,9 +284,7 @@ class ScaleHyperprior(CompressiveAutoencoder):
         **kwargs,
     ):
         super().__init__(lmbda, channels, name="scale_hyperprior", **kwargs)
-        self.num_scales = int(num_scales)
-        self.scale_offset = float(np.log(scale_min))
-        self.scale_factor = float((np.log(scale_max) - np.log(scale_min)) / (num_scales - 1))
+        self.init_scales(num_scales, scale_min, scale_max)
         self.analysis_transform = hyperprior_analysis(num_filters, latent_filters)
         self.synthesis_transform = hyperprior_synthesis(num_filters, channels)
         self.hyper_analysis_transform = hyper_analysis(num_filters)
@@ -276,15 +293,9 @@ class ScaleHyperprior(CompressiveAutoencoder):
         self.build((None, None, None, channels))
         self.export_tiles(latent_filters, strings=2, latent_shapes=2)
 
-    def scale_fn(self, index):
-        return tf.math.exp(self.scale_offset + self.scale_factor * index)
-
     def _entropy_models(self, compression: bool):
-        main = tfc.LocationScaleIndexedEntropyModel(
-            tfc.NoisyNormal, self.num_scales, self.scale_fn, coding_rank=3, compression=compression
-        )
         side = tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3, compression=compression)
-        return main, side
+        return self.indexed_entropy_model(compression), side
 
     def call(self, x, training):
         entropy_model, side_entropy_model = self._entropy_models(compression=False)

@@ -27,10 +27,23 @@ def ceil_div(value: int, factor: int) -> int:
     return -(-value // factor)
 
 
-def params_from_yaml(properties: str) -> dict[str, Any]:
-    """A family's `params` JSON schema from the YAML of its properties (each with a default and
-    a description; the experiment's `grid` schema is derived from it)."""
-    return {"type": "object", "additionalProperties": False, "properties": yaml.safe_load(dedent(properties))}
+def params_from_yaml(*parts: str) -> dict[str, Any]:
+    """A family's `params` JSON schema from the YAML of its properties, in parts (each with a
+    default and a description; the experiment's `grid` schema is derived from it)."""
+    properties = {key: value for part in parts for key, value in yaml.safe_load(dedent(part)).items()}
+    return {"type": "object", "additionalProperties": False, "properties": properties}
+
+
+# The params of an indexed Gaussian entropy model (the hyperprior families; compressive.GaussianScales).
+GAUSSIAN_SCALES = """
+    num_scales:
+      type: integer
+      minimum: 2
+      default: 64
+      description: Scale levels of the indexed Gaussian entropy model.
+    scale_min: {type: number, exclusiveMinimum: 0, default: 0.11, description: Smallest Gaussian scale.}
+    scale_max: {type: number, exclusiveMinimum: 0, default: 256.0, description: Largest Gaussian scale.}
+"""
 
 
 def check_patches(preprocessing: dict[str, Any], source) -> list[str]:

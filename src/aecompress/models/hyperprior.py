@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aecompress.models.family import CompressiveFamily, Payload, params_from_yaml, unit_normalization_required
+from aecompress.models.family import (
+    GAUSSIAN_SCALES,
+    CompressiveFamily,
+    Payload,
+    params_from_yaml,
+    unit_normalization_required,
+)
 
 
 class HyperpriorFamily(CompressiveFamily):
@@ -18,7 +24,8 @@ class HyperpriorFamily(CompressiveFamily):
         "Compressive AE with a scale hyperprior (Balle et al. 2018; tfc's bmshj2018): side "
         "information predicts a Gaussian scale per latent element."
     )
-    params_schema = params_from_yaml("""
+    params_schema = params_from_yaml(
+        """
         num_filters:
           type: integer
           minimum: 1
@@ -34,14 +41,9 @@ class HyperpriorFamily(CompressiveFamily):
           exclusiveMinimum: 0
           default: 0.01
           description: loss = bits per pixel (latent + side information) + lmbda * MSE on the 0..255 scale.
-        num_scales:
-          type: integer
-          minimum: 2
-          default: 64
-          description: Scale levels of the indexed Gaussian entropy model.
-        scale_min: {type: number, exclusiveMinimum: 0, default: 0.11, description: Smallest Gaussian scale.}
-        scale_max: {type: number, exclusiveMinimum: 0, default: 256.0, description: Largest Gaussian scale.}
-    """)
+    """,
+        GAUSSIAN_SCALES,
+    )
     method_id = 7
     hyper_downsampling = 4
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aecompress.models.family import CompressiveFamily, Payload, params_from_yaml, unit_normalization_required
+from aecompress.models.family import (
+    GAUSSIAN_SCALES,
+    CompressiveFamily,
+    Payload,
+    params_from_yaml,
+    unit_normalization_required,
+)
 
 
 class MinnenSingh2020(CompressiveFamily):
@@ -18,7 +24,8 @@ class MinnenSingh2020(CompressiveFamily):
         "prediction (Minnen & Singh 2020; tfc's ms2020): y coded in slices, each conditioned on "
         "the hyperprior and the slices before it."
     )
-    params_schema = params_from_yaml("""
+    params_schema = params_from_yaml(
+        """
         lmbda:
           type: number
           exclusiveMinimum: 0
@@ -62,14 +69,9 @@ class MinnenSingh2020(CompressiveFamily):
           minimum: -1
           default: 5
           description: At most this many earlier slices condition a slice (-1 = all; the reference uses 5).
-        num_scales:
-          type: integer
-          minimum: 2
-          default: 64
-          description: Scale levels of the indexed Gaussian entropy model.
-        scale_min: {type: number, exclusiveMinimum: 0, default: 0.11, description: Smallest Gaussian scale.}
-        scale_max: {type: number, exclusiveMinimum: 0, default: 256.0, description: Largest Gaussian scale.}
-    """)
+    """,
+        GAUSSIAN_SCALES,
+    )
     method_id = 10
     hyper_downsampling = 4
 

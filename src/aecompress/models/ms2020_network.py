@@ -21,11 +21,10 @@ Inputs are [0, 1] pixels and the loss is bpp + lambda * MSE on the 0..255 scale 
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from aecompress.models.compressive import CompressiveAutoencoder, bits_estimator, signal_conv
+from aecompress.models.compressive import CompressiveAutoencoder, GaussianScales, bits_estimator, signal_conv
 
 
 def _transform(name: str, layers) -> tf.keras.Sequential:
@@ -41,7 +40,7 @@ def _variable_conv(filters, kernel, name, up=1, activation=None):
     )  # fmt: skip
 
 
-class ChannelwiseAutoregressive(CompressiveAutoencoder):
+class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
     estimate_bits = bits_estimator()
 
     def __init__(
@@ -64,9 +63,7 @@ class ChannelwiseAutoregressive(CompressiveAutoencoder):
         if latent_depth % num_slices:
             raise ValueError(f"latent_depth {latent_depth} is not a multiple of num_slices {num_slices}")
         self.num_slices, self.max_support_slices = int(num_slices), int(max_support_slices)
-        self.num_scales = int(num_scales)
-        self.scale_offset = float(np.log(scale_min))
-        self.scale_factor = float((np.log(scale_max) - np.log(scale_min)) / (num_scales - 1))
+        self.init_scales(num_scales, scale_min, scale_max)
         slice_depth = latent_depth // num_slices
         gdn = [f"gdn_{i}" for i in range(3)]
         self.analysis_transform = _transform(
@@ -132,17 +129,11 @@ class ChannelwiseAutoregressive(CompressiveAutoencoder):
         )
         self.export_tiles(latent_depth, strings=num_slices + 1, latent_shapes=2)
 
-    def scale_fn(self, index):
-        return tf.math.exp(self.scale_offset + self.scale_factor * index)
-
     def _entropy_models(self, compression: bool):
-        main = tfc.LocationScaleIndexedEntropyModel(
-            tfc.NoisyNormal, self.num_scales, self.scale_fn, coding_rank=3, compression=compression
-        )
         side = tfc.ContinuousBatchedEntropyModel(
             self.hyperprior, coding_rank=3, compression=compression, offset_heuristic=False
         )
-        return main, side
+        return self.indexed_entropy_model(compression), side
 
     def prepare_for_compression(self) -> None:
         self.entropy_model, self.side_entropy_model = self._entropy_models(compression=True)
