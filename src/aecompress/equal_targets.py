@@ -49,9 +49,9 @@ def evaluate_targets(
 
     rows = []
     for index, image in enumerate(test.images):
-        points = candidates(image)
+        ordered = candidates(image)
         for target in configured_targets(targets):
-            reached = search(points, image, target, report=REPORTED)
+            reached = search(ordered, image, target, report=REPORTED)
             measures = reached.chosen.measures
             rows.append({
                 "curve": job["curve"], "dataset": job["dataset"], "image": index, "target": target.metric,
