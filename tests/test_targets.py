@@ -95,7 +95,8 @@ def test_compress_reaches_a_target_from_the_command_line(tmp_path, capsys):
         "30",
     ]
     assert main(both) == 2
-    assert "an operating point (--quality, --width, ...) or a --target-*, not both" in capsys.readouterr().err
+    expected = "an operating point (--quality, --width, --lambda, ...) or a --target-*, not both"
+    assert expected in capsys.readouterr().err
     assert not (tmp_path / "u.aec").exists()
 
 

@@ -397,6 +397,12 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
             {"name": "slim", "family": "slimcae", "dataset": "photos", "test_dataset": "kodak",
              "params": {"widths": [8, 4], "lambdas": [256, 64]}, "preprocessing": {"patches": patches},
              "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
+            # One variable-rate model: one training job, a curve of two lambdas.
+            {"name": "vr", "family": "hyperprior", "dataset": "photos", "test_dataset": "kodak",
+             "params": {"num_filters": 8, "latent_filters": 8, "lambda_range": [0.002, 0.05],
+                        "rate_points": 2},
+             "preprocessing": {"patches": patches},
+             "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
         ],
         "evaluation": {"reconstruction_samples": 1, "train_split_images": 1},
     }  # fmt: skip
@@ -407,7 +413,14 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
         p.parent.name: json.loads(p.read_text())
         for p in (tmp_path / "results/evaluation").glob("*/*/summary.json")
     }
-    assert set(summaries) == {"fp_lmbda-0.01", "fp_lmbda-0.01_on-photos", "slim_width-8", "slim_width-4"}
+    assert set(summaries) == {
+        "fp_lmbda-0.01", "fp_lmbda-0.01_on-photos", "slim_width-8", "slim_width-4", "vr_lambda-0.002",
+        "vr_lambda-0.05",
+    }  # fmt: skip
+    assert len(list((tmp_path / "results/models").glob("vr*/model.json"))) == 1  # one model, two points
+    low, high = summaries["vr_lambda-0.002"], summaries["vr_lambda-0.05"]
+    assert low["variant"] == high["variant"] and low["bpp"] < high["bpp"]
+    assert low["operating_point"]["lambda"] == 0.002 and high["codec"] == "hyperprior"
     second = summaries.pop("fp_lmbda-0.01_on-photos")  # the same model's files, on the other test set
     assert second["dataset"] == "photos" and second["variant"] == "fp_lmbda-0.01" and second["n_images"] == 1
     assert second["bpp"] > 0 and second["id"] == "fp_lmbda-0.01_on-photos"

@@ -45,17 +45,25 @@ def _codec(args, header=None):
         from aecompress.codecs.learned import learned_codec
 
         model = _one_model(args)
-        point_name = METHOD_IDS[kind][1] if kind in METHOD_IDS else None
+        _, point_name, point_type = METHOD_IDS.get(kind, (None, None, None))
         if getattr(args, "width", None):
             operating_point = {"width": args.width}
+        elif getattr(args, "lmbda", None) is not None:
+            operating_point = {"lambda": args.lmbda}
         elif point_name is not None and point is not None:  # the point the file was written at
-            operating_point = {point_name: int(point)}
+            operating_point = {point_name: point if point_type == "float32" else int(point)}
         else:
             operating_point = None
         return learned_codec(
             model, operating_point, getattr(args, "coder", None), getattr(args, "tile", None)
         )
     name = getattr(args, "codec", None) or (kind if kind in REGISTRY else None)
+    for option, given in (
+        ("--width", getattr(args, "width", None)),
+        ("--lambda", getattr(args, "lmbda", None)),
+    ):
+        if given is not None:
+            raise ValueError(f"{option} is an operating point of a trained model (--model), not of a codec")
     if name is None:
         written_by = header.method if header is not None else "?"
         raise ValueError(f"file written by '{written_by}': pass --model with the model that wrote it")
@@ -86,8 +94,10 @@ def _target(args):
     given = [(m, v) for m, v in given if v is not None]
     if not given:
         return None
-    if getattr(args, "point", None) is not None or getattr(args, "width", None) is not None:
-        raise ValueError("give an operating point (--quality, --width, ...) or a --target-*, not both")
+    if any(getattr(args, name, None) is not None for name in ("point", "width", "lmbda")):
+        raise ValueError(
+            "give an operating point (--quality, --width, --lambda, ...) or a --target-*, not both"
+        )
     return Target(*given[0])
 
 
@@ -229,6 +239,10 @@ def _add_codec_options(parser: argparse.ArgumentParser, required: bool, several_
     )
     _add_point_options(parser)
     parser.add_argument("--width", type=int, help="SlimCAE width (default: the widest)")
+    parser.add_argument(
+        "--lambda", dest="lmbda", type=float, help="a variable-rate model's lambda, any in its "
+        "lambda_range (default: its first evaluation point)",
+    )  # fmt: skip
 
 
 def _add_point_options(parser: argparse.ArgumentParser) -> None:

@@ -5,8 +5,11 @@ Version 2 (written since format 2; little-endian varints are unsigned LEB128, at
     marker     1 byte   0xAE
     byte 1     4 bits method id (METHOD_IDS: the codec's kind), 1 bit channels (0: grey, 1: RGB),
                1 bit "many payloads", 2 bits payload count - 1 (1..4 payloads)
+    method     with method id 15 (EXTENDED_ID) only: a varint, the method id (16 and up: the
+               variable-rate models); ids 0..14 are written in byte 1 alone
     point      the operating point, for methods that have one: a varint (a quality of jpeg,
-               webp, avif; a slimcae width) or a float32 (a pca step, a jpeg2000 ratio)
+               webp, avif; a slimcae width) or a float32 (a pca step, a jpeg2000 ratio, the
+               lambda of a variable-rate model)
     count      with "many payloads" set (and the 2-bit count 0): a varint, 5..MAX_PAYLOADS
                (ms2020: a string per latent slice); files of 1..4 payloads are unchanged
     height     varint, width varint
@@ -46,12 +49,18 @@ FORMAT_VERSION = 2
 LEARNED_METHODS = {
     "latent": (5, None, None),
     **{name: (f.method_id, f.point_name, f.point_type) for name, f in families().items() if f.compressive},
+    **{
+        f"{name}-vr": (f.variable_rate_method_id, "lambda", "float32")
+        for name, f in families().items()
+        if f.compressive and f.variable_rate_method_id is not None
+    },
 }
 METHOD_IDS = {
     **{name: (entry.method_id, entry.point, entry.point_type) for name, entry in REGISTRY.items()},
     **LEARNED_METHODS,
 }
 KINDS = {method_id: kind for kind, (method_id, _, _) in METHOD_IDS.items()}
+EXTENDED_ID = 15  # byte 1's method id when the id follows as a varint
 MAX_PAYLOADS = 32  # ms2020: one string per latent slice and one for the side information
 MODEL_ID_BYTES = 8
 
@@ -128,8 +137,11 @@ def pack(
     if channels not in (1, 3):
         raise ValueError(f"pack: 1 or 3 channels, got {channels}")
     many = len(payloads) > 4
-    flags = method_id << 4 | (channels == 3) << 3 | many << 2 | (0 if many else len(payloads) - 1)
-    head = bytes([MARKER, flags])
+    extended = method_id >= EXTENDED_ID
+    flags = (EXTENDED_ID if extended else method_id) << 4 | (channels == 3) << 3 | many << 2
+    head = bytes([MARKER, flags | (0 if many else len(payloads) - 1)])
+    if extended:
+        head += _varint(method_id)
     if point_type == "float32":
         head += struct.pack("<f", point)
     elif point is not None:
@@ -181,12 +193,17 @@ def _unpack_v2(data: bytes, source: str) -> tuple[Header, list[bytes]]:
     flags = data[1]
     method_id, channels, count = flags >> 4, 3 if flags & 0x08 else 1, (flags & 0x03) + 1
     many = bool(flags & 0x04)
+    offset = 2
+    if method_id == EXTENDED_ID:
+        method_id, offset = _read_varint(data, offset, source)
+        if method_id < EXTENDED_ID:  # one file, one spelling
+            raise ContainerError(f"{source}: method id {method_id} written in the extended form")
     if method_id not in KINDS:
         known = ", ".join(map(str, sorted(KINDS)))
         raise ContainerError(f"{source}: unknown method id {method_id} (this aecompress knows {known})")
     kind = KINDS[method_id]
     _, point_name, point_type = METHOD_IDS[kind]
-    offset, point = 2, None
+    point = None
     if point_type == "float32":
         if len(data) < offset + 4:
             raise ContainerError(f"{source}: truncated inside the header")

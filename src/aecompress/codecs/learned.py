@@ -56,8 +56,8 @@ class CompressiveCodec(Codec):
                 f"family '{family}' has no range coder (compressive families: {COMPRESSIVE_FAMILIES})"
             )
         self.model, self.params, self.method, self._identity = model, params, method, identity
-        # The container stores the point's one value (a SlimCAE width), or none.
-        self.operating_point, self.kind = point, family
+        # The container stores the point's one value (a SlimCAE width, a lambda), or none.
+        self.operating_point, self.kind = point, self.family.kind(params)
         self.point = next(iter(point.values())) if point else None
 
     @classmethod
@@ -67,8 +67,10 @@ class CompressiveCodec(Codec):
 
         point = point or get_family(family).operating_points(params)[0]
         digest = hashlib.sha256()
+        coding_state = getattr(model, "rate_lambda", None)  # set per file: not part of the weights
         for variable in model.variables:
-            digest.update(variable.numpy().tobytes())
+            if variable is not coding_state:
+                digest.update(variable.numpy().tobytes())
         return cls(model, family, params, point, family + _method_suffix(point), digest.digest()[:16])
 
     @classmethod
@@ -88,8 +90,9 @@ class CompressiveCodec(Codec):
         if point is None or not point:
             point = points[0]
         point = {key: type(points[0].get(key, value))(value) for key, value in point.items()}
-        if point not in points:
-            raise ValueError(f"{model_dir}: {point} is not one of the model's operating points {points}")
+        problem = family.check_point(params, point)
+        if problem:
+            raise ValueError(f"{model_dir}: cannot code at {point}: {problem}")
         model = model if model is not None else load_model(import_tensorflow(2), model_dir)
         return cls(
             model,

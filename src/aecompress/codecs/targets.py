@@ -162,7 +162,9 @@ def model_points(model_dirs: Sequence[str], tile: int | None = None, coder: str 
     """Every operating point of the given trained models (an experiment's lambdas, a SlimCAE's
     widths) as one set: a function of the image giving (label, codec factory), ordered by the
     entropy models' estimate of that image's bits (their order is not known beforehand). Each
-    model is loaded once. `tile`: CompressiveCodec.tile; `coder`: a latent family's coder."""
+    model is loaded once. One variable-rate model alone is searched over its lambda grid
+    (CompressiveFamily.search_points), in lambda order. `tile`: CompressiveCodec.tile; `coder`:
+    a latent family's coder."""
     from aecompress.codecs.learned import CompressiveCodec, learned_codec, read_model_card
     from aecompress.models import get_family
     from aecompress.runtime import import_tensorflow
@@ -176,6 +178,18 @@ def model_points(model_dirs: Sequence[str], tile: int | None = None, coder: str 
             codecs.append((card["variant"], learned_codec(model_dir, None, coder)))
             continue
         model = load_model(import_tensorflow(2), model_dir)
+        if len(model_dirs) == 1 and family.variable_rate(card["params"]):
+
+            def make(point, model_dir=model_dir, model=model):
+                codec = CompressiveCodec.from_model_dir(model_dir, point, model)
+                codec.tile = tile
+                return codec
+
+            grid = [
+                (f"lambda {p['lambda']:.4g}", lambda p=p: make(p))
+                for p in family.search_points(card["params"])
+            ]
+            return lambda image: grid
         for point in family.operating_points(card["params"]):
             codec = CompressiveCodec.from_model_dir(model_dir, point, model)
             codec.tile = tile

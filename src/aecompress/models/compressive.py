@@ -95,13 +95,69 @@ def hyper_synthesis(filters: int, latent: int) -> tf.keras.Sequential:
     )
 
 
-class CompressiveAutoencoder(tf.keras.Model):
-    """Shared training and bookkeeping: rate-distortion loss, metrics, pixel scaling."""
+class LatentSteps(tf.keras.layers.Layer):
+    """The quantization step of each latent channel as a function of lambda: what makes one
+    model code at every rate. The latent is divided by the step before rounding and multiplied
+    back after, so a smaller step spends more bits on a finer latent (CompressAI's variable-rate
+    models scale a quantization step the same way; Cui et al. 2021's gain units are its inverse).
+    log(step) is learned at `anchors` lambdas log-spaced over the range and interpolated linearly
+    in log-lambda between them (Cui's exponential interpolation); it starts at (lambda / the
+    range's geometric middle) ** -1/2, the high-rate optimum for an MSE distortion."""
 
-    def __init__(self, lmbda: float, channels: int, **kwargs):
+    def __init__(self, channels: int, lambda_min: float, lambda_max: float, anchors: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels, self.anchors = int(channels), int(anchors)
+        self.log_min, self.log_max = float(np.log(lambda_min)), float(np.log(lambda_max))
+        middle = (self.log_min + self.log_max) / 2
+        start = -0.5 * (np.linspace(self.log_min, self.log_max, self.anchors) - middle)
+        self.log_steps = self.add_weight(
+            name="log_steps",
+            shape=(self.anchors, self.channels),
+            initializer=tf.keras.initializers.Constant(np.repeat(start[:, None], self.channels, axis=1)),
+        )
+
+    def call(self, lmbda):
+        """(C,) steps at the scalar `lmbda` (held to the range)."""
+        position = (tf.math.log(tf.cast(lmbda, tf.float32)) - self.log_min) / (self.log_max - self.log_min)
+        position = tf.clip_by_value(position * (self.anchors - 1), 0.0, self.anchors - 1.0)
+        below = tf.minimum(tf.floor(position), self.anchors - 2.0)
+        weight = position - below
+        below = tf.cast(below, tf.int32)
+        log_step = (1.0 - weight) * self.log_steps[below] + weight * self.log_steps[below + 1]
+        return tf.exp(log_step)
+
+    def get_config(self):
+        config = super().get_config()
+        lambdas = {"lambda_min": float(np.exp(self.log_min)), "lambda_max": float(np.exp(self.log_max))}
+        return {**config, "channels": self.channels, "anchors": self.anchors, **lambdas}
+
+
+class CompressiveAutoencoder(tf.keras.Model):
+    """Shared training and bookkeeping: rate-distortion loss, metrics, pixel scaling, and the
+    variable-rate option (`lambda_range`): training draws lambda per batch, log-uniformly from
+    the range; evaluation and coding use the lambda in `rate_lambda` (set by the codec, through
+    models.family.CompressiveFamily.set_point), and the latent is quantized with the steps
+    `latent_steps(lambda)`."""
+
+    def __init__(
+        self,
+        lmbda: float,
+        channels: int,
+        lambda_range=None,
+        rate_anchors: int = 4,
+        latent_channels: int | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.lmbda = float(lmbda)
         self.channels = int(channels)
+        self.lambda_range = None if lambda_range is None else tuple(float(v) for v in lambda_range)
+        if self.lambda_range is not None:
+            self.latent_steps = LatentSteps(
+                latent_channels, *self.lambda_range, rate_anchors, name="latent_steps"
+            )
+            middle = float(np.sqrt(self.lambda_range[0] * self.lambda_range[1]))
+            self.rate_lambda = tf.Variable(middle, trainable=False, dtype=tf.float32, name="rate_lambda")
         self.loss_tracker = tf.keras.metrics.Mean(name="loss")
         self.bpp_tracker = tf.keras.metrics.Mean(name="bpp")
         self.mse_tracker = tf.keras.metrics.Mean(name="mse")
@@ -110,12 +166,41 @@ class CompressiveAutoencoder(tf.keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.bpp_tracker, self.mse_tracker]
 
-    def rate_distortion(self, x, x_hat, bits):
+    def rate_point(self, training):
+        """(lambda, steps) of this pass: steps None for a fixed-lambda model; with a lambda range,
+        a lambda drawn log-uniformly while training, else `rate_lambda`."""
+        if self.lambda_range is None:
+            return self.lmbda, None
+        if training:
+            low, high = (float(np.log(v)) for v in self.lambda_range)
+            lmbda = tf.exp(tf.random.uniform((), low, high))
+        else:
+            lmbda = tf.identity(self.rate_lambda)
+        return lmbda, self.latent_steps(lmbda)
+
+    def coding_steps(self):
+        """The steps at `rate_lambda`, on the CPU: they select range-coding tables (see
+        ScaleHyperprior._coding_indexes), so both sides must compute them alike. None: fixed rate."""
+        if self.lambda_range is None:
+            return None
+        with tf.device("/CPU:0"):
+            return self.latent_steps(self.rate_lambda)
+
+    @staticmethod
+    def scaled(values, steps):
+        """The latent in units of its quantization steps (unchanged for a fixed-rate model)."""
+        return values if steps is None else values / steps
+
+    @staticmethod
+    def unscaled(values, steps):
+        return values if steps is None else values * steps
+
+    def rate_distortion(self, x, x_hat, bits, lmbda=None):
         """(loss, bpp, mse on [0, 1]) for unit-scaled x; the loss uses MSE on 0..255 (tfc's lambda units)."""
         pixels = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), bits.dtype)
         bpp = tf.reduce_sum(bits) / pixels
         mse = tf.reduce_mean(tf.math.squared_difference(x, x_hat))
-        loss = bpp + self.lmbda * mse * 255.0**2
+        loss = bpp + (self.lmbda if lmbda is None else lmbda) * mse * 255.0**2
         return loss, bpp, mse
 
     def _step_metrics(self, loss, bpp, mse):
@@ -202,8 +287,12 @@ def bits_estimator():
 class FactorizedPrior(CompressiveAutoencoder):
     estimate_bits = bits_estimator()
 
-    def __init__(self, lmbda: float, num_filters: int, channels: int = 3, **kwargs):
-        super().__init__(lmbda, channels, name="factorized_prior", **kwargs)
+    def __init__(
+        self, lmbda: float, num_filters: int, channels: int = 3, lambda_range=None, rate_anchors=4, **kwargs
+    ):
+        super().__init__(
+            lmbda, channels, lambda_range, rate_anchors, num_filters, name="factorized_prior", **kwargs
+        )
         self.analysis_transform = factorized_analysis(num_filters)
         self.synthesis_transform = factorized_synthesis(num_filters, channels)
         self.prior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
@@ -212,10 +301,11 @@ class FactorizedPrior(CompressiveAutoencoder):
 
     def call(self, x, training):
         entropy_model = tfc.ContinuousBatchedEntropyModel(self.prior, coding_rank=3, compression=False)
+        lmbda, steps = self.rate_point(training)
         y = self.analysis_transform(x)
-        y_hat, bits = entropy_model(y, training=training)
-        x_hat = self.synthesis_transform(y_hat)
-        return self.rate_distortion(x, x_hat, bits)
+        y_hat, bits = entropy_model(self.scaled(y, steps), training=training)
+        x_hat = self.synthesis_transform(self.unscaled(y_hat, steps))
+        return self.rate_distortion(x, x_hat, bits, lmbda)
 
     def prepare_for_compression(self) -> None:
         """Fix the range-coding tables of the trained prior (exported with the model)."""
@@ -224,14 +314,17 @@ class FactorizedPrior(CompressiveAutoencoder):
     def quantized_reconstruction(self, image_uint8):
         """What the decoder makes of the rounded latent, without coding it (for checks)."""
         x = self.to_unit(image_uint8)
-        y_hat = self.entropy_model.quantize(self.analysis_transform(x))
+        steps = self.coding_steps()
+        y_hat = self.unscaled(
+            self.entropy_model.quantize(self.scaled(self.analysis_transform(x), steps)), steps
+        )
         return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
 
     def compress_y(self, y):
-        return self.entropy_model.compress(y), tf.shape(y)[1:-1]
+        return self.entropy_model.compress(self.scaled(y, self.coding_steps())), tf.shape(y)[1:-1]
 
     def decompress_y(self, string, y_shape):
-        return self.entropy_model.decompress(string, y_shape)
+        return self.unscaled(self.entropy_model.decompress(string, y_shape), self.coding_steps())
 
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
     def compress(self, image):
@@ -260,6 +353,10 @@ class GaussianScales:
         self.scale_offset = float(np.log(scale_min))
         self.scale_factor = float((np.log(scale_max) - np.log(scale_min)) / (num_scales - 1))
 
+    def scaled_indexes(self, indexes, steps):
+        """The scale indexes of the latent divided by `steps`: its scales divided by them."""
+        return indexes if steps is None else indexes - tf.math.log(steps) / self.scale_factor
+
     def scale_fn(self, index):
         return tf.math.exp(self.scale_offset + self.scale_factor * index)
 
@@ -281,9 +378,13 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
         scale_min: float = 0.11,
         scale_max: float = 256.0,
         channels: int = 3,
+        lambda_range=None,
+        rate_anchors: int = 4,
         **kwargs,
     ):
-        super().__init__(lmbda, channels, name="scale_hyperprior", **kwargs)
+        super().__init__(
+            lmbda, channels, lambda_range, rate_anchors, latent_filters, name="scale_hyperprior", **kwargs
+        )
         self.init_scales(num_scales, scale_min, scale_max)
         self.analysis_transform = hyperprior_analysis(num_filters, latent_filters)
         self.synthesis_transform = hyperprior_synthesis(num_filters, channels)
@@ -299,12 +400,14 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
 
     def call(self, x, training):
         entropy_model, side_entropy_model = self._entropy_models(compression=False)
+        lmbda, steps = self.rate_point(training)
         y = self.analysis_transform(x)
         z = self.hyper_analysis_transform(abs(y))
         z_hat, side_bits = side_entropy_model(z, training=training)
-        y_hat, bits = entropy_model(y, self._indexes(z_hat, tf.shape(y)[1:-1]), training=training)
-        x_hat = self.synthesis_transform(y_hat)
-        return self.rate_distortion(x, x_hat, tf.reduce_sum(bits) + tf.reduce_sum(side_bits))
+        indexes = self.scaled_indexes(self._indexes(z_hat, tf.shape(y)[1:-1]), steps)
+        y_hat, bits = entropy_model(self.scaled(y, steps), indexes, training=training)
+        x_hat = self.synthesis_transform(self.unscaled(y_hat, steps))
+        return self.rate_distortion(x, x_hat, tf.reduce_sum(bits) + tf.reduce_sum(side_bits), lmbda)
 
     def prepare_for_compression(self) -> None:
         self.entropy_model, self.side_entropy_model = self._entropy_models(compression=True)
@@ -318,12 +421,15 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
         the decoder (the most reported failure of learned codecs: a file encoded on a GPU that does
         not decode on a CPU). Computed on the CPU on both sides, from z_hat, which is integer-valued
         and so identical on every device; the GPU's cuDNN/TF32 convolutions never enter them."""
+        steps = self.coding_steps()
         with tf.device("/CPU:0"):
-            return self._indexes(z_hat, y_shape)
+            return self.scaled_indexes(self._indexes(z_hat, y_shape), steps)
 
     def quantized_reconstruction(self, image_uint8):
         x = self.to_unit(image_uint8)
-        y_hat = self.entropy_model.quantize(self.analysis_transform(x))  # location 0: plain rounding
+        steps = self.coding_steps()
+        y = self.scaled(self.analysis_transform(x), steps)
+        y_hat = self.unscaled(self.entropy_model.quantize(y), steps)  # location 0: plain rounding
         return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
 
     def compress_y(self, y):
@@ -331,12 +437,14 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
         y_shape, z_shape = tf.shape(y)[1:-1], tf.shape(z)[1:-1]
         z_hat = self.side_entropy_model.quantize(z)
         side_string = self.side_entropy_model.compress(z)
-        string = self.entropy_model.compress(y, self._coding_indexes(z_hat, y_shape))
+        indexes = self._coding_indexes(z_hat, y_shape)
+        string = self.entropy_model.compress(self.scaled(y, self.coding_steps()), indexes)
         return string, side_string, y_shape, z_shape
 
     def decompress_y(self, string, side_string, y_shape, z_shape):
         z_hat = self.side_entropy_model.decompress(side_string, z_shape)
-        return self.entropy_model.decompress(string, self._coding_indexes(z_hat, y_shape))
+        y_hat = self.entropy_model.decompress(string, self._coding_indexes(z_hat, y_shape))
+        return self.unscaled(y_hat, self.coding_steps())
 
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
     def compress(self, image):

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aecompress.models.family import CompressiveFamily, Payload, params_from_yaml, unit_normalization_required
+from aecompress.models.family import (
+    VARIABLE_RATE,
+    CompressiveFamily,
+    Payload,
+    params_from_yaml,
+    unit_normalization_required,
+)
 
 
 class FactorizedPriorFamily(CompressiveFamily):
@@ -17,7 +23,8 @@ class FactorizedPriorFamily(CompressiveFamily):
         "Compressive AE with a factorized prior (Balle et al. 2017; tfc's bls2017): GDN transforms, "
         "learned entropy model, range-coded bitstreams; one model per lambda."
     )
-    params_schema = params_from_yaml("""
+    params_schema = params_from_yaml(
+        """
         num_filters:
           type: integer
           minimum: 1
@@ -32,8 +39,10 @@ class FactorizedPriorFamily(CompressiveFamily):
           description: >
             Rate-distortion trade-off: loss = bits per pixel + lmbda * MSE, the MSE on the 0..255
             scale (tfc's units; bls2017's default is 0.01). Larger means higher rate and quality.
-    """)
-    method_id = 6
+    """,
+        VARIABLE_RATE,
+    )
+    method_id, variable_rate_method_id = 6, 16
 
     def latent_channels(self, params: dict[str, Any]) -> int:
         return params["num_filters"]
@@ -42,7 +51,14 @@ class FactorizedPriorFamily(CompressiveFamily):
         from aecompress.models.compressive import FactorizedPrior
 
         unit_normalization_required(normalization, self.name)
-        return FactorizedPrior(params["lmbda"], params["num_filters"], image_shape[2])
+        params = self.with_defaults(params)
+        return FactorizedPrior(
+            params["lmbda"],
+            params["num_filters"],
+            image_shape[2],
+            params["lambda_range"],
+            params["rate_anchors"],
+        )
 
     def payloads(self, model, params, point, height, width) -> list[Payload]:
         y = self.coded_shapes(params, height, width)[1]

@@ -46,6 +46,41 @@ GAUSSIAN_SCALES = """
 """
 
 
+# The variable-rate option of the compressive families that declare a `variable_rate_method_id`.
+VARIABLE_RATE = """
+    lambda_range:
+      type: [array, "null"]
+      items: {type: number, exclusiveMinimum: 0}
+      minItems: 2
+      maxItems: 2
+      default: null
+      description: >
+        Variable rate: [smallest, largest] lambda. One model is trained with lambda drawn per batch,
+        log-uniformly from this range, and codes at any lambda in it (each file stores its lambda);
+        `lmbda` is then unused. null: one model for `lmbda`.
+    rate_points:
+      type: integer
+      minimum: 1
+      maximum: 32
+      default: 4
+      description: >
+        With lambda_range: the lambdas the model is evaluated at, log-spaced over the range with
+        both ends (the points of its one curve).
+    rate_anchors:
+      type: integer
+      minimum: 2
+      maximum: 64
+      default: 4
+      description: >
+        With lambda_range: the lambdas (log-spaced over the range) at which a quantization step per
+        latent channel is learned; between them the log-steps are interpolated linearly in log-lambda.
+"""
+# The candidates of a `--target-*` search over a variable-rate model's lambda: log-spaced, so
+# adjacent lambdas are 1.5% apart over a 40x range (a fraction of a percent in bpp), and
+# bisection needs at most 9 encodes.
+LAMBDA_SEARCH_POINTS = 256
+
+
 def check_patches(preprocessing: dict[str, Any], source) -> list[str]:
     """Images of different sizes only batch as patches."""
     if source.fixed_size is False and not preprocessing.get("patches"):
@@ -65,6 +100,13 @@ class Family(ABC):
     compressive: ClassVar[bool] = False  # True: trained with its own entropy model and range coder
 
     # Declarations (no TensorFlow)
+
+    def with_defaults(self, params: Params) -> Params:
+        """`params` with the schema's default for every key it leaves out (the config fills them
+        in already; this serves callers that build a model from a hand-written dict)."""
+        properties = self.params_schema["properties"]
+        defaults = {key: value["default"] for key, value in properties.items() if "default" in value}
+        return {**defaults, **params}
 
     def check(self, params: Params, preprocessing: dict[str, Any], source) -> list[str]:
         """Config-time problems of a variant, each as `key: what was expected`."""
@@ -170,6 +212,9 @@ class CompressiveFamily(Family):
     method_id: ClassVar[int]  # its id in the file format (codecs.container): never renumber
     point_name: ClassVar[str | None] = None  # the container's name of an operating point's value
     point_type: ClassVar[str | None] = None  # and its encoding ("varint")
+    # The file format's id of its variable-rate models (whose files carry a float32 lambda); None:
+    # the family has no variable-rate option. Its params then include VARIABLE_RATE.
+    variable_rate_method_id: ClassVar[int | None] = None
     downsampling: ClassVar[int] = 16  # the analysis transform's total stride
     hyper_downsampling: ClassVar[int | None] = None  # the hyper-analysis's stride (None: no side information)
     # Pixels of context around a tile (tiled coding): a multiple of the downsampling, wider than
@@ -182,6 +227,9 @@ class CompressiveFamily(Family):
 
     def check(self, params: Params, preprocessing: dict[str, Any], source) -> list[str]:
         problems = check_patches(preprocessing, source)
+        lambda_range = params.get("lambda_range")
+        if lambda_range is not None and not lambda_range[0] < lambda_range[1]:
+            problems.append(f"params.lambda_range: expected [smallest, largest] lambda, got {lambda_range}")
         if preprocessing.get("normalization") != "unit":
             problems.append(
                 "preprocessing.normalization: compressive autoencoders code [0, 1] pixels; use unit"
@@ -195,6 +243,58 @@ class CompressiveFamily(Family):
 
     def downsampling_factor(self, params: Params) -> int:
         return self.downsampling
+
+    # Variable rate (models.compressive.LatentSteps): one model, any lambda of a range
+
+    def variable_rate(self, params: Params) -> bool:
+        return self.variable_rate_method_id is not None and params.get("lambda_range") is not None
+
+    def kind(self, params: Params) -> str:
+        """The container's method of the model's files: a variable-rate model's files carry a lambda."""
+        return f"{self.name}-vr" if self.variable_rate(params) else self.name
+
+    def rate_lambdas(self, params: Params, count: int) -> list[float]:
+        """`count` lambdas log-spaced over the range, ends included (4 significant digits)."""
+        low, high = params["lambda_range"]
+        if count == 1:
+            return [float(f"{np.sqrt(low * high):.4g}")]
+        return [float(f"{value:.4g}") for value in np.geomspace(low, high, count)]
+
+    def operating_points(self, params: Params) -> list[dict[str, Any]]:
+        if self.variable_rate(params):
+            return [
+                {"lambda": value}
+                for value in self.rate_lambdas(params, self.with_defaults(params)["rate_points"])
+            ]
+        return super().operating_points(params)
+
+    def search_points(self, params: Params) -> list[dict[str, Any]]:
+        """The candidates of a `--target-*` search, from the lowest rate up (a variable-rate
+        model's lambda grid; otherwise its operating points, whose order the caller finds)."""
+        if self.variable_rate(params):
+            low, high = params["lambda_range"]
+            grid = np.geomspace(low, high, LAMBDA_SEARCH_POINTS)
+            return [{"lambda": min(high, max(low, float(f"{value:.4g}")))} for value in grid]
+        return self.operating_points(params)
+
+    def check_point(self, params: Params, point: dict[str, Any]) -> str | None:
+        """Why the model cannot code at `point` (None: it can)."""
+        if self.variable_rate(params):
+            low, high = params["lambda_range"]
+            value = point.get("lambda")
+            # float32 as the file stores it: the range's own ends pass after a round trip
+            if set(point) != {"lambda"} or not np.float32(low) <= np.float32(value) <= np.float32(high):
+                return f"expected {{'lambda': L}} with L in [{low:g}, {high:g}] (the model's lambda_range)"
+            return None
+        points = self.operating_points(params)
+        return None if point in points else f"{point} is not one of the model's operating points {points}"
+
+    def set_point(self, model, point: dict[str, Any]) -> None:
+        """Before coding at `point`: a variable-rate model codes at the lambda in its variable."""
+        if "lambda" in point:
+            if not hasattr(model, "rate_lambda"):
+                raise ValueError(f"{self.name}: {point} needs a variable-rate model (params.lambda_range)")
+            model.rate_lambda.assign(float(point["lambda"]))
 
     @abstractmethod
     def latent_channels(self, params: Params) -> int:
@@ -229,6 +329,8 @@ class CompressiveFamily(Family):
         return ""
 
     def function(self, model, name: str, point: dict[str, Any]):
+        """The exported function `name` at `point` (every coding call goes through here)."""
+        self.set_point(model, point)
         return getattr(model, name + self.point_suffix(point))
 
     def coded_shapes(self, params: Params, height: int, width: int) -> list[tuple[int, int]]:

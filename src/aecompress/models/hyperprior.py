@@ -11,6 +11,7 @@ from typing import Any
 
 from aecompress.models.family import (
     GAUSSIAN_SCALES,
+    VARIABLE_RATE,
     CompressiveFamily,
     Payload,
     params_from_yaml,
@@ -43,8 +44,9 @@ class HyperpriorFamily(CompressiveFamily):
           description: loss = bits per pixel (latent + side information) + lmbda * MSE on the 0..255 scale.
     """,
         GAUSSIAN_SCALES,
+        VARIABLE_RATE,
     )
-    method_id = 7
+    method_id, variable_rate_method_id = 7, 17
     hyper_downsampling = 4
 
     def latent_channels(self, params: dict[str, Any]) -> int:
@@ -54,6 +56,7 @@ class HyperpriorFamily(CompressiveFamily):
         from aecompress.models.compressive import ScaleHyperprior
 
         unit_normalization_required(normalization, self.name)
+        params = self.with_defaults(params)
         return ScaleHyperprior(
             params["lmbda"],
             params["num_filters"],
@@ -62,6 +65,8 @@ class HyperpriorFamily(CompressiveFamily):
             params["scale_min"],
             params["scale_max"],
             image_shape[2],
+            params["lambda_range"],
+            params["rate_anchors"],
         )
 
     def payloads(self, model, params, point, height, width) -> list[Payload]:

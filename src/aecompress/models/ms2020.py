@@ -10,6 +10,7 @@ from typing import Any
 
 from aecompress.models.family import (
     GAUSSIAN_SCALES,
+    VARIABLE_RATE,
     CompressiveFamily,
     Payload,
     params_from_yaml,
@@ -71,8 +72,9 @@ class MinnenSingh2020(CompressiveFamily):
           description: At most this many earlier slices condition a slice (-1 = all; the reference uses 5).
     """,
         GAUSSIAN_SCALES,
+        VARIABLE_RATE,
     )
-    method_id = 10
+    method_id, variable_rate_method_id = 10, 18
     hyper_downsampling = 4
 
     def check(self, params: dict[str, Any], preprocessing: dict[str, Any], source) -> list[str]:
@@ -91,11 +93,12 @@ class MinnenSingh2020(CompressiveFamily):
         from aecompress.models.ms2020_network import ChannelwiseAutoregressive
 
         unit_normalization_required(normalization, self.name)
+        params = self.with_defaults(params)
         return ChannelwiseAutoregressive(
             params["lmbda"], params["num_filters"], params["latent_depth"], params["hyperprior_depth"],
             params["num_slices"], params["max_support_slices"], params["hyper_filters"],
             params["slice_filters"], params["num_scales"], params["scale_min"], params["scale_max"],
-            image_shape[2],
+            image_shape[2], params["lambda_range"], params["rate_anchors"],
         )  # fmt: skip
 
     def payloads(self, model, params, point, height, width) -> list[Payload]:

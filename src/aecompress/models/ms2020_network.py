@@ -57,9 +57,11 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
         scale_min: float = 0.11,
         scale_max: float = 256.0,
         channels: int = 3,
+        lambda_range=None,
+        rate_anchors: int = 4,
         **kwargs,
     ):
-        super().__init__(lmbda, channels, name="ms2020", **kwargs)
+        super().__init__(lmbda, channels, lambda_range, rate_anchors, latent_depth, name="ms2020", **kwargs)
         if latent_depth % num_slices:
             raise ValueError(f"latent_depth {latent_depth} is not a multiple of num_slices {num_slices}")
         self.num_slices, self.max_support_slices = int(num_slices), int(max_support_slices)
@@ -138,6 +140,15 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
     def prepare_for_compression(self) -> None:
         self.entropy_model, self.side_entropy_model = self._entropy_models(compression=True)
 
+    def slice_steps(self, steps):
+        """Each slice's quantization steps (None for a fixed-rate model)."""
+        return [None] * self.num_slices if steps is None else tf.split(steps, self.num_slices)
+
+    def slice_arguments(self, y_slice, scale_indexes, mean, steps):
+        """A slice, its scale indexes and its mean in units of its quantization steps."""
+        y_slice = None if y_slice is None else self.scaled(y_slice, steps)
+        return y_slice, self.scaled_indexes(scale_indexes, steps), self.scaled(mean, steps)
+
     def decode_slices(self, z_hat, y_shape, code_slice):
         """The channel-wise autoregression, shared by training, coding and decoding: for each
         slice, the mean and the scale indexes from the hyperprior and the slices decoded before
@@ -158,6 +169,8 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
 
     def call(self, x, training):
         entropy_model, side_entropy_model = self._entropy_models(compression=False)
+        lmbda, steps = self.rate_point(training)
+        steps = self.slice_steps(steps)
         y = self.analysis_transform(x)
         z = self.hyper_analysis_transform(y)
         _, side_bits = side_entropy_model(z, training=training)
@@ -166,23 +179,27 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
         slice_bits = []
 
         def code_slice(k, scale_indexes, mean):
-            _, bits = entropy_model(y_slices[k], scale_indexes, loc=mean, training=training)
+            y_slice, indexes, loc = self.slice_arguments(y_slices[k], scale_indexes, mean, steps[k])
+            _, bits = entropy_model(y_slice, indexes, loc=loc, training=training)
             slice_bits.append(tf.reduce_sum(bits))
-            return entropy_model.quantize(y_slices[k], loc=mean)
+            return self.unscaled(entropy_model.quantize(y_slice, loc=loc), steps[k])
 
         y_hat = self.decode_slices(z_hat, tf.shape(y)[1:-1], code_slice)
         x_hat = self.synthesis_transform(y_hat)
-        return self.rate_distortion(x, x_hat, tf.add_n(slice_bits) + tf.reduce_sum(side_bits))
+        return self.rate_distortion(x, x_hat, tf.add_n(slice_bits) + tf.reduce_sum(side_bits), lmbda)
 
     def quantized_reconstruction(self, image_uint8):
         """What the decoder makes of the rounded latents, without coding them (for checks)."""
         x = self.to_unit(image_uint8)
         y = self.analysis_transform(x)
         z_hat = self.side_entropy_model.quantize(self.hyper_analysis_transform(y))
-        y_slices = tf.split(y, self.num_slices, axis=-1)
-        y_hat = self.decode_slices(
-            z_hat, tf.shape(y)[1:-1], lambda k, _, mean: self.entropy_model.quantize(y_slices[k], loc=mean)
-        )
+        y_slices, steps = tf.split(y, self.num_slices, axis=-1), self.slice_steps(self.coding_steps())
+
+        def code_slice(k, scale_indexes, mean):
+            y_slice, _, loc = self.slice_arguments(y_slices[k], scale_indexes, mean, steps[k])
+            return self.unscaled(self.entropy_model.quantize(y_slice, loc=loc), steps[k])
+
+        y_hat = self.decode_slices(z_hat, tf.shape(y)[1:-1], code_slice)
         return self.to_uint8(self.synthesis_transform(y_hat), tf.shape(x)[1:-1])
 
     def compress_y(self, y):
@@ -192,12 +209,13 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
         z = self.hyper_analysis_transform(y)
         y_shape, z_shape = tf.shape(y)[1:-1], tf.shape(z)[1:-1]
         side_string = self.side_entropy_model.compress(z)
-        y_slices = tf.split(y, self.num_slices, axis=-1)
+        y_slices, steps = tf.split(y, self.num_slices, axis=-1), self.slice_steps(self.coding_steps())
         strings = []
 
         def code_slice(k, scale_indexes, mean):
-            strings.append(self.entropy_model.compress(y_slices[k], scale_indexes, loc=mean))
-            return self.entropy_model.decompress(strings[-1], scale_indexes, loc=mean)
+            y_slice, indexes, loc = self.slice_arguments(y_slices[k], scale_indexes, mean, steps[k])
+            strings.append(self.entropy_model.compress(y_slice, indexes, loc=loc))
+            return self.unscaled(self.entropy_model.decompress(strings[-1], indexes, loc=loc), steps[k])
 
         with tf.device("/CPU:0"):
             self.decode_slices(self.side_entropy_model.decompress(side_string, z_shape), y_shape, code_slice)
@@ -205,13 +223,15 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
 
     def decompress_y(self, *arguments):
         *strings, side_string, y_shape, z_shape = arguments
+        steps = self.slice_steps(self.coding_steps())
+
+        def code_slice(k, scale_indexes, mean):
+            _, indexes, loc = self.slice_arguments(None, scale_indexes, mean, steps[k])
+            return self.unscaled(self.entropy_model.decompress(strings[k], indexes, loc=loc), steps[k])
+
         with tf.device("/CPU:0"):
             z_hat = self.side_entropy_model.decompress(side_string, z_shape)
-            return self.decode_slices(
-                z_hat,
-                y_shape,
-                lambda k, scales, mean: self.entropy_model.decompress(strings[k], scales, loc=mean),
-            )
+            return self.decode_slices(z_hat, y_shape, code_slice)
 
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
     def compress(self, image):
