@@ -83,18 +83,31 @@ def score(model_dir: Path, point: dict, images) -> dict:
 
 
 def bd_rate(anchor: list[dict], test: list[dict]) -> dict:
-    """BD-rate (%) of `test` against `anchor` (PSNR), and the bpp span both cover."""
+    """BD-rate (%, over the PSNR range both curves cover) and BD-PSNR (dB, over the bpp span both
+    cover) of `test` against `anchor`. Where one curve lies wholly above the other in PSNR, there
+    is no BD-rate; `rate_saving_at_least_%` then bounds it: the test curve's cheapest point
+    already beats the anchor's best."""
+    import warnings
+
     import bjontegaard
 
     anchor, test = sorted(anchor, key=lambda r: r["bpp"]), sorted(test, key=lambda r: r["bpp"])
     rate_a, psnr_a = [r["bpp"] for r in anchor], [r["psnr"] for r in anchor]
     rate_t, psnr_t = [r["bpp"] for r in test], [r["psnr"] for r in test]
     options = {"method": "pchip", "require_matching_points": False}
-    value = float(bjontegaard.bd_rate(rate_a, psnr_a, rate_t, psnr_t, **options))
-    return {
-        "bd_rate_%": None if np.isnan(value) else value,  # NaN: the curves share no PSNR range
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "curves do not overlap": said below in words
+        rate = float(bjontegaard.bd_rate(rate_a, psnr_a, rate_t, psnr_t, **options))
+        quality = float(bjontegaard.bd_psnr(rate_a, psnr_a, rate_t, psnr_t, **options))
+    result = {
+        "bd_rate_%": None if np.isnan(rate) else rate,  # NaN: the curves share no PSNR range
+        "bd_psnr_db": None if np.isnan(quality) else quality,
         "bpp_span": [max(rate_a[0], rate_t[0]), min(rate_a[-1], rate_t[-1])],
     }
+    if result["bd_rate_%"] is None and min(psnr_t) > max(psnr_a):
+        best = int(np.argmax(psnr_a))
+        result["rate_saving_at_least_%"] = 100 * (1 - rate_t[0] / rate_a[best])
+    return result
 
 
 def target_searches(vr_dir: Path, images, targets: list[float]) -> list[dict]:
@@ -186,8 +199,9 @@ def main() -> None:
         "bd_rate_variable_at_the_fixed_lambdas": bd_rate(fixed, same_lambdas),
     }  # fmt: skip
     bd = result["bd_rate_variable_vs_fixed"]
-    print(f"BD-rate (PSNR) of the variable-rate curve against the three fixed models: {bd['bd_rate_%']} %"
-          f" over {bd['bpp_span'][0]:.3f}-{bd['bpp_span'][1]:.3f} bpp")  # fmt: skip
+    print(f"variable-rate curve against the three fixed models: BD-rate {bd['bd_rate_%']} %, BD-PSNR "
+          f"{bd['bd_psnr_db']} dB over {bd['bpp_span'][0]:.3f}-{bd['bpp_span'][1]:.3f} bpp; rate saving at "
+          f"least {bd.get('rate_saving_at_least_%')} % where the curves share no PSNR")  # fmt: skip
     # Targets inside the variable-rate curve's mean bpp span (a quarter, half, three quarters, in log)
     span = np.log([variable[0]["bpp"], variable[-1]["bpp"]])
     targets = [round(float(np.exp(span[0] + f * (span[1] - span[0]))), 3) for f in (0.25, 0.5, 0.75)]
