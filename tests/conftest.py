@@ -59,6 +59,9 @@ LONGEST_FIRST = (
     "test_tuning.py",
     "test_compressive.py",
     "test_codecs.py",
+    "test_distributed.py",
+    "test_variable_rate.py",
+    "test_targets.py",
 )
 
 
