@@ -393,6 +393,57 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
         self.hyperprior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
         self.build((None, None, None, channels))
         self.export_tiles(latent_filters, strings=2, latent_shapes=2)
+        self.export_stripes(num_filters, latent_filters)
+
+    def export_stripes(self, side_channels: int, latent_channels: int) -> None:
+        """compress_y and decompress_y in pieces, so that a coder can run them on stripes of latent
+        rows around one range coder (models.hyperprior.HyperpriorFamily): the hyper-analysis of a
+        window of y, the side information's coding, a stripe's table indexes from a window of
+        z_hat, its symbols and back, and the range-coding table. Each computes what compress_y
+        computes for those elements, with the same operations in the same order."""
+        latent = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.float32)
+        side = tf.TensorSpec(shape=(1, None, None, side_channels), dtype=tf.float32)
+        table_indexes = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.int32)
+        scalar, shape = tf.TensorSpec(shape=(), dtype=tf.int32), tf.TensorSpec(shape=(2,), dtype=tf.int32)
+
+        def hyper_analysis_tile(y):
+            return self.hyper_analysis_transform(abs(y))
+
+        def compress_side(z):
+            return self.side_entropy_model.compress(z), self.side_entropy_model.quantize(z)
+
+        def decompress_side(side_string, z_shape):
+            return self.side_entropy_model.decompress(side_string, z_shape)
+
+        def stripe_indexes(z_hat, first_row, stripe_shape):
+            """The tables of y's rows first_row.. (counted from z_hat's first row x 4), as the range
+            coder takes them: clipped to the tables and truncated, as tfc's compress does."""
+            steps = self.coding_steps()
+            with tf.device("/CPU:0"):
+                indexes = self.hyper_synthesis_transform(z_hat)
+                indexes = indexes[:, first_row : first_row + stripe_shape[0], : stripe_shape[1], :]
+                indexes = self.scaled_indexes(indexes, steps)
+                return tf.cast(tf.clip_by_value(indexes, 0.0, self.num_scales - 1.0), tf.int32)
+
+        def stripe_symbols(y, indexes):
+            symbols = tf.cast(tf.round(self.scaled(y, self.coding_steps())), tf.int32)
+            return symbols - tf.gather(self.entropy_model.cdf_offset, indexes)
+
+        def stripe_values(symbols, indexes):
+            y_hat = tf.cast(symbols + tf.gather(self.entropy_model.cdf_offset, indexes), tf.float32)
+            return self.unscaled(y_hat, self.coding_steps())
+
+        functions = {
+            "hyper_analysis_tile": (hyper_analysis_tile, [latent]),
+            "compress_side": (compress_side, [side]),
+            "decompress_side": (decompress_side, [tf.TensorSpec(shape=(1,), dtype=tf.string), shape]),
+            "stripe_indexes": (stripe_indexes, [side, scalar, shape]),
+            "stripe_symbols": (stripe_symbols, [latent, table_indexes]),
+            "stripe_values": (stripe_values, [table_indexes, table_indexes]),
+            "range_coding_table": (lambda: self.entropy_model.cdf, []),
+        }
+        for name, (function, signature) in functions.items():
+            setattr(self, name, tf.function(function, input_signature=signature))
 
     def _entropy_models(self, compression: bool):
         side = tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3, compression=compression)

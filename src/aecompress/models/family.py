@@ -221,9 +221,10 @@ class CompressiveFamily(Family):
     # the transforms' receptive fields (bls2017's analysis sees +-28 px, bmshj2018's and ms2020's
     # +-30 px; their syntheses +-2.3 latents), so a tile's interior sees what the whole image does.
     tile_halo: ClassVar[int] = 64
-    # Whether a tile's analysis equals the whole image's: not where a strided convolution's
-    # padding depends on the input's size (TF's "SAME"); such a family tiles its synthesis only.
-    analysis_tiles: ClassVar[bool] = True
+    # Whether its convolutions pad as TF's "SAME" does: by an amount that depends on the input's
+    # size modulo the stride, so a tile's analysis window must keep the image's size modulo the
+    # downsampling (tiled_analysis). tfc's layers pad the same whatever the size.
+    same_padding: ClassVar[bool] = False
 
     def check(self, params: Params, preprocessing: dict[str, Any], source) -> list[str]:
         problems = check_patches(preprocessing, source)
@@ -368,15 +369,30 @@ class CompressiveFamily(Family):
         analysis runs tile by tile (tiled_analysis) and the entropy coder on the whole latent."""
         import tensorflow as tf
 
-        if self.analysis_tiles and self._tiled(model, point, tile, *image.shape[:2]):
+        if self._tiled(model, point, tile, *image.shape[:2]):
             y = self.tiled_analysis(model, image, point, tile)
-            outputs = self.function(model, "compress_latent", point)(tf.constant(y))
-            shapes = [np.array(image.shape[:2], np.int32)]
-        else:
-            outputs = self.function(model, "compress", point)(tf.constant(image))
-            shapes = []
+            strings, shapes = self.compress_latent(model, y, point, tile)
+            return strings, [np.array(image.shape[:2], np.int32), *shapes]
+        outputs = self.function(model, "compress", point)(tf.constant(image))
         strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
-        return strings, shapes + [o.numpy() for o in outputs if o.dtype != tf.string]
+        return strings, [o.numpy() for o in outputs if o.dtype != tf.string]
+
+    def compress_latent(
+        self, model, y: np.ndarray, point: dict[str, Any], tile: int
+    ) -> tuple[list[bytes], list[np.ndarray]]:
+        """The strings and the shapes y(, z) of a tiled coder's latent y (1, h, w, C): the
+        entropy coder on the whole latent (a family may code it in stripes)."""
+        import tensorflow as tf
+
+        outputs = self.function(model, "compress_latent", point)(tf.constant(y))
+        strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
+        return strings, [o.numpy() for o in outputs if o.dtype != tf.string]
+
+    def decompress_latent(
+        self, model, strings: list, shapes: list, point: dict[str, Any], tile: int
+    ) -> np.ndarray:
+        """y_hat (1, h, w, C) from the strings (tf.string tensors) and the shapes y(, z)."""
+        return self.function(model, "decompress_latent", point)(*strings, *shapes).numpy()
 
     def decompress(
         self, model, strings: list[bytes], shapes: list, point: dict[str, Any], tile: int | None = None
@@ -387,7 +403,7 @@ class CompressiveFamily(Family):
         shapes = [tf.constant(np.asarray(s, np.int32)) for s in shapes]
         height, width = (int(v) for v in shapes[0].numpy())
         if self._tiled(model, point, tile, height, width):
-            y_hat = self.function(model, "decompress_latent", point)(*strings, *shapes[1:]).numpy()
+            y_hat = self.decompress_latent(model, strings, shapes[1:], point, tile)
             return self.tiled_synthesis(model, y_hat, (height, width), point, tile)
         return self.function(model, "decompress", point)(*strings, *shapes).numpy()
 
@@ -395,18 +411,28 @@ class CompressiveFamily(Family):
         """y of the whole image, (1, h, w, C), made tile x tile pixels at a time: each tile is
         analysed with `tile_halo` pixels of the image around it (zeros beyond the image's edges,
         as for the whole image) and only its own latents are kept, so the peak memory follows
-        the tile, not the image."""
+        the tile, not the image.
+
+        With `same_padding`, each window's extent is congruent to the image's modulo the
+        downsampling (it reaches up to d - 1 pixels further down and right): only then does every
+        layer pad a window as it pads the whole image, so that the latents line up. Other families
+        keep the plain windows, whose sizes (multiples of the stride inside the image) give
+        byte-identical latents in the test, where longer windows differ in the last bit."""
         import tensorflow as tf
 
         analysis, d, halo = self.function(model, "analysis_tile", point), self.downsampling, self.tile_halo
         height, width = image.shape[:2]
+
+        def window_end(start: int, size: int) -> int:
+            end = min(size, start + tile + halo)
+            return end + (size - end) % d if self.same_padding else end  # congruent to size mod d, <= size
+
         y = None
         for top in range(0, height, tile):
             for left in range(0, width, tile):
                 r0, c0 = max(0, top - halo), max(0, left - halo)
-                part = analysis(tf.constant(image[r0 : top + tile + halo, c0 : left + tile + halo])).numpy()[
-                    0
-                ]
+                window = image[r0 : window_end(top, height), c0 : window_end(left, width)]
+                part = analysis(tf.constant(window)).numpy()[0]
                 if y is None:
                     y = np.empty((ceil_div(height, d), ceil_div(width, d), part.shape[-1]), np.float32)
                 rows, cols = ceil_div(min(tile, height - top), d), ceil_div(min(tile, width - left), d)

@@ -39,10 +39,7 @@ class SlimCAEFamily(CompressiveFamily):
           description: D = 1 - MS-SSIM (the thesis; scales follow the patch size) or the MSE.
     """)
     method_id, point_name, point_type = 8, "width", "varint"
-    # Its sliced convolutions pad as TF's "SAME" does, by an amount that depends on the input's
-    # size modulo the stride: a tile's latents would not line up with the whole image's (597 of
-    # 3,264 rounded latents differ in the test). Its synthesis tiles exactly.
-    analysis_tiles = False
+    same_padding = True  # its sliced convolutions pad as tf.nn.conv2d's "SAME"
 
     def check(self, params: dict[str, Any], preprocessing: dict[str, Any], source) -> list[str]:
         problems = super().check(params, preprocessing, source)
