@@ -273,6 +273,41 @@ class CompressiveAutoencoder(tf.keras.Model):
         for name, (function, signature) in functions.items():
             setattr(self, name + suffix, tf.function(function, input_signature=signature))
 
+    def export_channel_stripes(self, latent_channels: int, suffix: str = "", entropy_model=None) -> None:
+        """`stripe_symbols`, `stripe_values`, `range_coding_table` (+ suffix): compress_y and
+        decompress_y of a latent coded with one table per channel (tfc's
+        ContinuousBatchedEntropyModel), in pieces that a coder runs on stripes of latent rows
+        around one range coder (models.family.CompressiveFamily.compress_latent). Each computes
+        what the entropy model's compress and decompress compute, in the same order.
+        `entropy_model`: a callable giving the model's (SlimCAE: one per width)."""
+        model_of = entropy_model or (lambda: self.entropy_model)
+        latent = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.float32)
+        symbols = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.int32)
+
+        def stripe_symbols(y):
+            model, y = model_of(), self.scaled(y, self.coding_steps())
+            if model.quantization_offset is not None:
+                y -= model.quantization_offset
+            return tf.cast(tf.round(y), tf.int32) - model.cdf_offset
+
+        def stripe_values(stripe):
+            model = model_of()
+            values = tf.cast(stripe + model.cdf_offset, tf.float32)
+            if model.quantization_offset is not None:
+                values += model.quantization_offset
+            return self.unscaled(values, self.coding_steps())
+
+        def range_coding_table():
+            return model_of().cdf, model_of().cdf_offset
+
+        functions = {
+            "stripe_symbols": (stripe_symbols, [latent]),
+            "stripe_values": (stripe_values, [symbols]),
+            "range_coding_table": (range_coding_table, []),
+        }
+        for name, (function, signature) in functions.items():
+            setattr(self, name + suffix, tf.function(function, input_signature=signature))
+
 
 def bits_estimator():
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
@@ -298,6 +333,7 @@ class FactorizedPrior(CompressiveAutoencoder):
         self.prior = tfc.NoisyDeepFactorized(batch_shape=(num_filters,))
         self.build((None, None, None, channels))
         self.export_tiles(num_filters, strings=1, latent_shapes=1)
+        self.export_channel_stripes(num_filters)
 
     def call(self, x, training):
         entropy_model = tfc.ContinuousBatchedEntropyModel(self.prior, coding_rank=3, compression=False)
@@ -397,7 +433,8 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
 
     def export_stripes(self, side_channels: int, latent_channels: int) -> None:
         """compress_y and decompress_y in pieces, so that a coder can run them on stripes of latent
-        rows around one range coder (models.hyperprior.HyperpriorFamily): the hyper-analysis of a
+        rows around one range coder (models.hyperprior.HyperpriorFamily; export_channel_stripes
+        is the factorized prior's counterpart): the hyper-analysis of a
         window of y, the side information's coding, a stripe's table indexes from a window of
         z_hat, its symbols and back, and the range-coding table. Each computes what compress_y
         computes for those elements, with the same operations in the same order."""
@@ -410,7 +447,10 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
             return self.hyper_analysis_transform(abs(y))
 
         def compress_side(z):
-            return self.side_entropy_model.compress(z), self.side_entropy_model.quantize(z)
+            return self.side_entropy_model.compress(z)
+
+        def quantize_side(z):
+            return self.side_entropy_model.quantize(z)
 
         def decompress_side(side_string, z_shape):
             return self.side_entropy_model.decompress(side_string, z_shape)
@@ -436,11 +476,12 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
         functions = {
             "hyper_analysis_tile": (hyper_analysis_tile, [latent]),
             "compress_side": (compress_side, [side]),
+            "quantize_side": (quantize_side, [side]),
             "decompress_side": (decompress_side, [tf.TensorSpec(shape=(1,), dtype=tf.string), shape]),
             "stripe_indexes": (stripe_indexes, [side, scalar, shape]),
             "stripe_symbols": (stripe_symbols, [latent, table_indexes]),
             "stripe_values": (stripe_values, [table_indexes, table_indexes]),
-            "range_coding_table": (lambda: self.entropy_model.cdf, []),
+            "range_coding_table": (lambda: (self.entropy_model.cdf, self.entropy_model.cdf_offset), []),
         }
         for name, (function, signature) in functions.items():
             setattr(self, name, tf.function(function, input_signature=signature))

@@ -366,33 +366,20 @@ class CompressiveFamily(Family):
         self, model, image: np.ndarray, point: dict[str, Any], tile: int | None = None
     ) -> tuple[list[bytes], list[np.ndarray]]:
         """The strings and the shapes x, y(, z). With `tile` (pixels) and a larger image, the
-        analysis runs tile by tile (tiled_analysis) and the entropy coder on the whole latent."""
+        analysis runs tile by tile and its rows of latents stream into the entropy coder
+        (analysis_bands, compress_latent)."""
         import tensorflow as tf
 
-        if self._tiled(model, point, tile, *image.shape[:2]):
-            y = self.tiled_analysis(model, image, point, tile)
-            strings, shapes = self.compress_latent(model, y, point, tile)
-            return strings, [np.array(image.shape[:2], np.int32), *shapes]
+        height, width = image.shape[:2]
+        if self._tiled(model, point, tile, height, width):
+            bands = self.analysis_bands(model, image, point, tile)
+            strings, shapes = self.compress_latent(
+                model, bands, ceil_div(height, self.downsampling), point, tile
+            )
+            return strings, [np.array([height, width], np.int32), *shapes]
         outputs = self.function(model, "compress", point)(tf.constant(image))
         strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
         return strings, [o.numpy() for o in outputs if o.dtype != tf.string]
-
-    def compress_latent(
-        self, model, y: np.ndarray, point: dict[str, Any], tile: int
-    ) -> tuple[list[bytes], list[np.ndarray]]:
-        """The strings and the shapes y(, z) of a tiled coder's latent y (1, h, w, C): the
-        entropy coder on the whole latent (a family may code it in stripes)."""
-        import tensorflow as tf
-
-        outputs = self.function(model, "compress_latent", point)(tf.constant(y))
-        strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
-        return strings, [o.numpy() for o in outputs if o.dtype != tf.string]
-
-    def decompress_latent(
-        self, model, strings: list, shapes: list, point: dict[str, Any], tile: int
-    ) -> np.ndarray:
-        """y_hat (1, h, w, C) from the strings (tf.string tensors) and the shapes y(, z)."""
-        return self.function(model, "decompress_latent", point)(*strings, *shapes).numpy()
 
     def decompress(
         self, model, strings: list[bytes], shapes: list, point: dict[str, Any], tile: int | None = None
@@ -403,15 +390,85 @@ class CompressiveFamily(Family):
         shapes = [tf.constant(np.asarray(s, np.int32)) for s in shapes]
         height, width = (int(v) for v in shapes[0].numpy())
         if self._tiled(model, point, tile, height, width):
-            y_hat = self.decompress_latent(model, strings, shapes[1:], point, tile)
-            return self.tiled_synthesis(model, y_hat, (height, width), point, tile)
+            stripes = self.latent_stripes(model, strings, shapes[1:], point, tile)
+            return self.tiled_synthesis(model, stripes, (height, width), point, tile)
         return self.function(model, "decompress", point)(*strings, *shapes).numpy()
 
-    def tiled_analysis(self, model, image: np.ndarray, point: dict[str, Any], tile: int) -> np.ndarray:
-        """y of the whole image, (1, h, w, C), made tile x tile pixels at a time: each tile is
-        analysed with `tile_halo` pixels of the image around it (zeros beyond the image's edges,
-        as for the whole image) and only its own latents are kept, so the peak memory follows
-        the tile, not the image.
+    # The latent of a tiled coder, in stripes of rows around one range coder
+
+    # What a model exports for it (CompressiveAutoencoder.export_channel_stripes); models saved
+    # before these existed code the whole latent at once.
+    stripe_functions: ClassVar[tuple[str, ...]] = ("stripe_symbols", "stripe_values", "range_coding_table")
+
+    def can_stripe(self, model, point: dict[str, Any]) -> bool:
+        return all(hasattr(model, name + self.point_suffix(point)) for name in self.stripe_functions)
+
+    def stripes(self, tile: int, rows: int) -> list[tuple[int, int]]:
+        """(first, end) latent rows of each stripe: tile / downsampling rows (a multiple of the
+        hyper-analysis's stride, where there is one)."""
+        multiple = self.hyper_downsampling or 1
+        height = max(multiple, tile // self.downsampling // multiple * multiple)
+        return [(first, min(rows, first + height)) for first in range(0, rows, height)]
+
+    def compress_latent(
+        self, model, bands, rows: int, point: dict[str, Any], tile: int
+    ) -> tuple[list[bytes], list[np.ndarray]]:
+        """The strings and the shapes y(, z) of a latent of `rows` rows that arrives in `bands`
+        ((1, rows, w, C) arrays, top to bottom), equal to the exported compress_latent's on the
+        whole latent. Each band is coded as it arrives on one range encoder (which takes the
+        elements in the same order as on the whole latent), so neither the latent nor the
+        entropy coder's copies of it (offset, rounded, as symbols) are ever whole in memory."""
+        import tensorflow as tf
+
+        if not self.can_stripe(model, point):
+            outputs = self.function(model, "compress_latent", point)(
+                tf.constant(np.concatenate(list(bands), 1))
+            )
+            strings = [o.numpy()[0] for o in outputs if o.dtype == tf.string]
+            return strings, [o.numpy() for o in outputs if o.dtype != tf.string]
+        import tensorflow_compression as tfc
+
+        symbols_of = self.function(model, "stripe_symbols", point)
+        handle = tfc.create_range_encoder([1], self.function(model, "range_coding_table", point)()[0])
+        for band in bands:
+            handle = tfc.entropy_encode_channel(handle, symbols_of(tf.constant(band)))
+            width = band.shape[2]
+        return [tfc.entropy_encode_finalize(handle).numpy()[0]], [np.array([rows, width], np.int32)]
+
+    def latent_stripes(self, model, strings: list, shapes: list, point: dict[str, Any], tile: int):
+        """y_hat from the strings (tf.string tensors) and the shapes y(, z), yielded a stripe of
+        rows at a time, top to bottom: (first row, (1, rows, w, C) array)."""
+        if not self.can_stripe(model, point):
+            yield 0, self.function(model, "decompress_latent", point)(*strings, *shapes).numpy()
+            return
+        import tensorflow_compression as tfc
+
+        cdf, cdf_offset = self.function(model, "range_coding_table", point)()
+        values_of = self.function(model, "stripe_values", point)
+        handle = tfc.create_range_decoder(strings[0], cdf)
+        rows, width = (int(v) for v in np.asarray(shapes[0]))
+        for first, end in self.stripes(tile, rows):
+            handle, symbols = tfc.entropy_decode_channel(
+                handle, [end - first, width, cdf_offset.shape[0]], "int32"
+            )
+            yield first, values_of(symbols).numpy()
+        self.check_decoded(tfc.entropy_decode_finalize(handle), rows, width)
+
+    def check_decoded(self, sanity, rows: int, width: int) -> None:
+        """The range decoder's own check, failed where tfc's decompress fails its assertion."""
+        if not bool(np.all(sanity.numpy())):
+            raise ValueError(
+                f"{self.name}: the latent's string does not decode to a {rows}x{width} latent "
+                "(corrupt, or from another model)"
+            )
+
+    # The transforms of a tiled coder
+
+    def analysis_bands(self, model, image: np.ndarray, point: dict[str, Any], tile: int):
+        """y of the whole image made tile x tile pixels at a time, yielded a row of tiles at a
+        time ((1, tile / d, w, C) arrays, top to bottom): each tile is analysed with `tile_halo`
+        pixels of the image around it (zeros beyond the image's edges, as for the whole image)
+        and only its own latents are kept, so the memory follows the tile, not the image.
 
         With `same_padding`, each window's extent is congruent to the image's modulo the
         downsampling (it reaches up to d - 1 pixels further down and right): only then does every
@@ -427,41 +484,58 @@ class CompressiveFamily(Family):
             end = min(size, start + tile + halo)
             return end + (size - end) % d if self.same_padding else end  # congruent to size mod d, <= size
 
-        y = None
         for top in range(0, height, tile):
+            band = None
             for left in range(0, width, tile):
                 r0, c0 = max(0, top - halo), max(0, left - halo)
                 window = image[r0 : window_end(top, height), c0 : window_end(left, width)]
                 part = analysis(tf.constant(window)).numpy()[0]
-                if y is None:
-                    y = np.empty((ceil_div(height, d), ceil_div(width, d), part.shape[-1]), np.float32)
                 rows, cols = ceil_div(min(tile, height - top), d), ceil_div(min(tile, width - left), d)
+                if band is None:
+                    band = np.empty((1, rows, ceil_div(width, d), part.shape[-1]), np.float32)
                 a, b = (top - r0) // d, (left - c0) // d
-                y[top // d : top // d + rows, left // d : left // d + cols] = part[a : a + rows, b : b + cols]
-        return y[None]
+                band[0, :, left // d : left // d + cols] = part[a : a + rows, b : b + cols]
+            yield band
 
-    def tiled_synthesis(
-        self, model, y_hat: np.ndarray, x_shape, point: dict[str, Any], tile: int
-    ) -> np.ndarray:
-        """The decoded image from y_hat (1, h, w, C), tile x tile pixels at a time, each tile
-        synthesised from its latents and `tile_halo` pixels' worth of latents around them."""
+    def tiled_analysis(self, model, image: np.ndarray, point: dict[str, Any], tile: int) -> np.ndarray:
+        """y of the whole image, (1, h, w, C), from analysis_bands."""
+        return np.concatenate(list(self.analysis_bands(model, image, point, tile)), axis=1)
+
+    def tiled_synthesis(self, model, stripes, x_shape, point: dict[str, Any], tile: int) -> np.ndarray:
+        """The decoded image from y_hat's `stripes` (latent_stripes), tile x tile pixels at a
+        time, each tile synthesised from its latents and `tile_halo` pixels' worth of latents
+        around them; a row of tiles is made as soon as its latents have arrived, and the
+        latents no later row needs are let go."""
         import tensorflow as tf
 
         synthesis, d = self.function(model, "synthesis_tile", point), self.downsampling
         step, halo = tile // d, self.tile_halo // d
         height, width = x_shape
-        out = None
-        for top in range(0, y_hat.shape[1], step):
-            for left in range(0, y_hat.shape[2], step):
-                r0, c0 = max(0, top - halo), max(0, left - halo)
-                part = synthesis(
-                    tf.constant(y_hat[:, r0 : top + step + halo, c0 : left + step + halo])
-                ).numpy()
+        rows = ceil_div(height, d)
+        held, first_held, out = None, 0, None  # y_hat's rows first_held.. that are still needed
+        stripes = iter(stripes)
+        for top in range(0, rows, step):
+            r0, r1 = max(0, top - halo), min(rows, top + step + halo)
+            while held is None or first_held + held.shape[1] < r1:
+                first, stripe = next(stripes)
+                held, first_held = (
+                    (stripe, first) if held is None else (np.concatenate([held, stripe], 1), first_held)
+                )
+            window = held[:, r0 - first_held : r1 - first_held]
+            for left in range(0, window.shape[2], step):
+                c0 = max(0, left - halo)
+                part = synthesis(tf.constant(window[:, :, c0 : left + step + halo])).numpy()
                 if out is None:
                     out = np.empty((height, width, part.shape[-1]), np.uint8)
-                rows, cols = min(tile, height - top * d), min(tile, width - left * d)
+                rows_out, cols = min(tile, height - top * d), min(tile, width - left * d)
                 a, b = (top - r0) * d, (left - c0) * d
-                out[top * d : top * d + rows, left * d : left * d + cols] = part[a : a + rows, b : b + cols]
+                out[top * d : top * d + rows_out, left * d : left * d + cols] = part[
+                    a : a + rows_out, b : b + cols
+                ]
+            keep = max(0, top + step - halo) - first_held  # the next row of tiles starts its window here
+            held, first_held = held[:, keep:], first_held + keep
+        for _ in stripes:  # the decoder's own check runs once the last stripe is out
+            pass
         return out
 
     def estimate_bits(self, model, image: np.ndarray, point: dict[str, Any]) -> float:

@@ -7,6 +7,7 @@ The network is `compressive.ScaleHyperprior`: four 5x5/2 layers each way, a hype
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -19,18 +20,6 @@ from aecompress.models.family import (
     ceil_div,
     params_from_yaml,
     unit_normalization_required,
-)
-
-# What a model exports for coding its latent in stripes (models.compressive.ScaleHyperprior
-# .export_stripes); models saved before them code the whole latent at once.
-STRIPE_FUNCTIONS = (
-    "hyper_analysis_tile",
-    "compress_side",
-    "decompress_side",
-    "stripe_indexes",
-    "stripe_symbols",
-    "stripe_values",
-    "range_coding_table",
 )
 
 
@@ -87,68 +76,89 @@ class HyperpriorFamily(CompressiveFamily):
             params["rate_anchors"],
         )
 
-    # Tiled coding: the latent in stripes of rows, around one range coder
+    # Tiled coding: its latent in stripes (ScaleHyperprior.export_stripes)
 
-    def stripes(self, tile: int, rows: int):
-        """(first, end) latent rows of each stripe: tile / 16 rows, a multiple of 4 (z's rows)."""
-        height = max(self.hyper_downsampling, tile // self.downsampling // 4 * 4)
-        return [(first, min(rows, first + height)) for first in range(0, rows, height)]
+    stripe_functions = (
+        "hyper_analysis_tile",
+        "compress_side",
+        "quantize_side",
+        "decompress_side",
+        "stripe_indexes",
+        "stripe_symbols",
+        "stripe_values",
+        "range_coding_table",
+    )
 
-    def compress_latent(self, model, y, point, tile):
-        """One string for y and one for z, equal to compress_latent's on the whole latent, made a
-        stripe of rows at a time: the hyper-analysis of each stripe with `stripe_halo` rows of y
-        around it, then, on one range encoder, each stripe's symbols under the tables that the
-        hyper-synthesis of its window of z_hat selects. The latent's copies (its absolute value,
-        indexes, symbols) follow the stripe, not the image."""
-        if not all(hasattr(model, name) for name in STRIPE_FUNCTIONS):
-            return super().compress_latent(model, y, point, tile)
+    def compress_latent(self, model, bands, rows, point, tile):
+        """As CompressiveFamily's, for a latent with side information, in two stages that trail
+        the arriving bands: the hyper-analysis of each stripe once `stripe_halo` rows of y below
+        it have arrived gives its rows of z; each stripe's symbols go on one range encoder once
+        the z rows of its window have, under the tables that the hyper-synthesis of that window
+        of z_hat selects. Only the rows of y that a stage still needs are held; z (1/16 of y's
+        positions) is held whole, and its string is made last."""
+        if not self.can_stripe(model, point):
+            return super().compress_latent(model, bands, rows, point, tile)
         import tensorflow as tf
         import tensorflow_compression as tfc
 
         self.set_point(model, point)
-        rows, width, halo = y.shape[1], y.shape[2], self.stripe_halo
-        z = []
-        for first, end in self.stripes(tile, rows):
-            top = max(0, first - halo)
-            part = model.hyper_analysis_tile(tf.constant(y[:, top : end + halo])).numpy()
-            lead = (first - top) // self.hyper_downsampling
-            z.append(part[:, lead : lead + ceil_div(end - first, self.hyper_downsampling)])
-        z = np.concatenate(z, axis=1)
-        side_string, z_hat = model.compress_side(tf.constant(z))
-        handle = tfc.create_range_encoder([1], model.range_coding_table())
-        for first, end in self.stripes(tile, rows):
-            indexes = self._stripe_indexes(model, z_hat.numpy(), first, end, width)
-            symbols = model.stripe_symbols(tf.constant(y[:, first:end]), indexes)
-            handle = tfc.entropy_encode_index(handle, indexes, symbols)
+        d, halo, stripes = self.hyper_downsampling, self.stripe_halo, self.stripes(tile, rows)
+        held, first_held = None, 0  # the rows of y from first_held that a stage still needs
+        z, z_hat = [], []
+        analysed = coded = 0  # stripes through each stage
+        handle = tfc.create_range_encoder([1], model.range_coding_table()[0])
+        for band in itertools.chain(bands, [None]):  # None: every band has arrived
+            if band is not None:
+                held = band if held is None else np.concatenate([held, band], 1)
+            arrived = first_held + held.shape[1]
+            while analysed < len(stripes) and arrived >= min(rows, stripes[analysed][1] + halo):
+                first, end = stripes[analysed]
+                top = max(0, first - halo)
+                part = model.hyper_analysis_tile(
+                    tf.constant(held[:, top - first_held : end + halo - first_held])
+                )
+                lead = (first - top) // d
+                z.append(part.numpy()[:, lead : lead + ceil_div(end - first, d)])
+                z_hat.append(model.quantize_side(tf.constant(z[-1])).numpy())
+                analysed += 1
+            z_rows = sum(part.shape[1] for part in z_hat)
+            while coded < analysed and z_rows >= min(
+                ceil_div(rows, d), ceil_div(stripes[coded][1] + halo, d)
+            ):
+                first, end = stripes[coded]
+                width = held.shape[2]
+                indexes = self._stripe_indexes(model, np.concatenate(z_hat, 1), first, end, width)
+                symbols = model.stripe_symbols(
+                    tf.constant(held[:, first - first_held : end - first_held]), indexes
+                )
+                handle = tfc.entropy_encode_index(handle, indexes, symbols)
+                coded += 1
+            needed = min(
+                max(0, stripes[analysed][0] - halo) if analysed < len(stripes) else rows,
+                stripes[coded][0] if coded < len(stripes) else rows,
+            )
+            held, first_held = held[:, needed - first_held :], needed
+        z = np.concatenate(z, 1)
         string = tfc.entropy_encode_finalize(handle).numpy()[0]
-        shapes = [np.array([rows, width], np.int32), np.array(z.shape[1:3], np.int32)]
-        return [string, side_string.numpy()[0]], shapes
+        side_string = model.compress_side(tf.constant(z)).numpy()[0]
+        return [string, side_string], [np.array([rows, width], np.int32), np.array(z.shape[1:3], np.int32)]
 
-    def decompress_latent(self, model, strings, shapes, point, tile):
-        """y_hat of compress_latent's strings, a stripe at a time on one range decoder."""
-        if not all(hasattr(model, name) for name in STRIPE_FUNCTIONS):
-            return super().decompress_latent(model, strings, shapes, point, tile)
+    def latent_stripes(self, model, strings, shapes, point, tile):
+        if not self.can_stripe(model, point):
+            yield from super().latent_stripes(model, strings, shapes, point, tile)
+            return
         import tensorflow as tf
         import tensorflow_compression as tfc
 
         self.set_point(model, point)
-        (rows, width), z_shape = (int(v) for v in shapes[0].numpy()), shapes[1]
+        (rows, width), z_shape = (int(v) for v in np.asarray(shapes[0])), shapes[1]
         z_hat = model.decompress_side(strings[1], z_shape).numpy()
-        handle = tfc.create_range_decoder(strings[0], model.range_coding_table())
-        y_hat = None
+        handle = tfc.create_range_decoder(strings[0], model.range_coding_table()[0])
         for first, end in self.stripes(tile, rows):
             indexes = self._stripe_indexes(model, z_hat, first, end, width)
             handle, symbols = tfc.entropy_decode_index(handle, indexes, tf.shape(indexes)[1:], tf.int32)
-            stripe = model.stripe_values(symbols, indexes).numpy()
-            if y_hat is None:
-                y_hat = np.empty((1, rows, width, stripe.shape[-1]), np.float32)
-            y_hat[:, first:end] = stripe
-        if not bool(tfc.entropy_decode_finalize(handle).numpy().all()):
-            raise ValueError(
-                f"{self.name}: the latent's string does not decode to a {rows}x{width} latent "
-                "(corrupt, truncated, or from another model)"
-            )
-        return y_hat
+            yield first, model.stripe_values(symbols, indexes).numpy()
+        self.check_decoded(tfc.entropy_decode_finalize(handle), rows, width)
 
     def _stripe_indexes(self, model, z_hat: np.ndarray, first: int, end: int, width: int):
         """The table indexes of y's rows first..end from the hyper-synthesis of their window of

@@ -215,6 +215,7 @@ class SlimCAE(CompressiveAutoencoder):
             width, strings=1, latent_shapes=1, suffix=f"_{width}", analysis=lambda x: self.analysis(x, width),
             synthesis=lambda y: self.synthesis(y, width), compress_y=compress_y, decompress_y=decompress_y,
         )  # fmt: skip
+        self.export_channel_stripes(width, f"_{width}", lambda: self.entropy_models[str(width)])
         image_spec = tf.TensorSpec(shape=(None, None, self.channels), dtype=tf.uint8)
         setattr(self, f"analyze_{width}", tf.function(analyze, input_signature=[image_spec]))
         setattr(self, f"estimate_bits_{width}", tf.function(estimate_bits, input_signature=[image_spec]))
