@@ -97,7 +97,9 @@ def run(family: str, params: dict, size: tuple[int, int], tile: int, path: str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT of the photo")
-    parser.add_argument("--tile", type=int, default=512)
+    parser.add_argument(
+        "--tile", type=int, default=256, help="tile size in pixels (the codec's automatic one)"
+    )
     parser.add_argument("--families", nargs="*", default=list(PAPER))
     parser.add_argument("--whole", action="store_true", help="also code the whole image at once (tile 0)")
     parser.add_argument("--threads", type=int, default=2)

@@ -234,8 +234,8 @@ def test_large_images_are_tiled_unless_told_otherwise(trained):
     codec = CompressiveCodec.from_model(
         trained["factorized-prior"], "factorized-prior", PARAMS["factorized-prior"]
     )
-    assert codec.tile_for(4000, 6000) == 512 and codec.tile_for(2048, 2048) is None  # automatic above 4.2 MP
+    assert codec.tile_for(4000, 6000) == 256 and codec.tile_for(2048, 2048) is None  # automatic above 4.2 MP
     codec.tile = 0
     assert codec.tile_for(4000, 6000) is None
-    codec.tile = 256
-    assert codec.tile_for(300, 300) == 256
+    codec.tile = 128
+    assert codec.tile_for(300, 300) == 128

@@ -33,8 +33,10 @@ def model_hash(model_dir: str | Path) -> bytes:
 
 # Images above this many pixels are coded tile by tile when no tile size is given: a 6000x4000
 # photo through whole-image transforms needs gigabytes of activations (README, "Large photos").
+# 256-pixel tiles: a paper-size synthesis needs 0.55-0.65 GB of activations for a 512-pixel
+# tile and 0.2 GB for a 256-pixel one, for about 1.5-2x the time (benchmarks/tiled_memory.py).
 AUTO_TILE_PIXELS = 2048 * 2048
-AUTO_TILE = 512
+AUTO_TILE = 256
 
 
 class CompressiveCodec(Codec):
