@@ -243,6 +243,12 @@ class CompressiveAutoencoder(tf.keras.Model):
         x_hat = x_hat[0, : x_shape[0], : x_shape[1], :]
         return tf.saturate_cast(tf.round(x_hat * 255.0), tf.uint8)
 
+    def export_functions(self, functions: dict, suffix: str = "") -> None:
+        """Each {name: (function, input signature)} as a tf.function attribute `name + suffix`,
+        which the SavedModel keeps."""
+        for name, (function, signature) in functions.items():
+            setattr(self, name + suffix, tf.function(function, input_signature=signature))
+
     def export_tiles(self, latent_channels: int, strings: int, latent_shapes: int, suffix: str = "", **parts):
         """`analysis_tile`, `compress_latent`, `decompress_latent`, `synthesis_tile` (+ suffix):
         compress and decompress cut where a tiled coder cuts them (models.family.CompressiveFamily
@@ -270,8 +276,7 @@ class CompressiveAutoencoder(tf.keras.Model):
                 [string] * strings + [shape] * latent_shapes,
             ),
         }
-        for name, (function, signature) in functions.items():
-            setattr(self, name + suffix, tf.function(function, input_signature=signature))
+        self.export_functions(functions, suffix)
 
     def export_channel_stripes(self, latent_channels: int, suffix: str = "", entropy_model=None) -> None:
         """`stripe_symbols`, `stripe_values`, `range_coding_table` (+ suffix): compress_y and
@@ -305,8 +310,7 @@ class CompressiveAutoencoder(tf.keras.Model):
             "stripe_values": (stripe_values, [symbols]),
             "range_coding_table": (range_coding_table, []),
         }
-        for name, (function, signature) in functions.items():
-            setattr(self, name + suffix, tf.function(function, input_signature=signature))
+        self.export_functions(functions, suffix)
 
 
 def bits_estimator():
@@ -483,8 +487,7 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
             "stripe_values": (stripe_values, [table_indexes, table_indexes]),
             "range_coding_table": (lambda: (self.entropy_model.cdf, self.entropy_model.cdf_offset), []),
         }
-        for name, (function, signature) in functions.items():
-            setattr(self, name, tf.function(function, input_signature=signature))
+        self.export_functions(functions)
 
     def _entropy_models(self, compression: bool):
         side = tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3, compression=compression)
