@@ -114,6 +114,24 @@ def test_saved_model_reloads_and_decodes_the_same_bits(tf, trained, tmp_path, ki
     )
 
 
+def test_range_coding_tables_built_traced_equal_tfcs_eager_tables(tf):
+    import tensorflow_compression as tfc
+
+    from aecompress.models.compressive import ChannelEntropyModel, IndexedEntropyModel
+
+    tf.keras.utils.set_random_seed(2)
+    prior = tfc.NoisyDeepFactorized(batch_shape=(3,))
+    eager = tfc.ContinuousBatchedEntropyModel(prior, coding_rank=3, compression=True)
+    traced = ChannelEntropyModel(prior, coding_rank=3, compression=True)
+    for name in ("cdf", "cdf_offset", "quantization_offset"):
+        np.testing.assert_array_equal(getattr(traced, name).numpy(), getattr(eager, name).numpy())
+    scales = (tfc.NoisyNormal, 6, lambda i: tf.math.exp(-2.0 + 0.7 * i))
+    eager = tfc.LocationScaleIndexedEntropyModel(*scales, coding_rank=3, compression=True)
+    traced = IndexedEntropyModel(*scales, coding_rank=3, compression=True)
+    for name in ("cdf", "cdf_offset"):
+        np.testing.assert_array_equal(getattr(traced, name).numpy(), getattr(eager, name).numpy())
+
+
 def test_rate_falls_as_lambda_falls(tf, build):
     images = RNG.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     smooth = np.repeat(np.repeat(images[:, ::8, ::8], 8, axis=1), 8, axis=2).astype(np.float32) / 255

@@ -1,6 +1,9 @@
 """Process-level helpers: resumable state folders that only resume the same settings."""
 
 import json
+import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -34,3 +37,40 @@ def test_a_state_folder_with_files_the_job_did_not_write_is_never_deleted(tmp_pa
 
 def test_changed_keys_names_nested_differences():
     assert changed_keys({"a": {"b": 1, "c": 2}, "d": 3}, {"a": {"b": 1, "c": 4}, "e": 3}) == ["a.c", "d", "e"]
+
+
+# A fresh process frees a 4 MB block and allocates one again, then counts its mmapped blocks
+# (glibc's mallinfo2): by default glibc raises its mmap threshold to the freed block's size and
+# serves the second block from the heap, where it stays once freed; after return_freed_memory
+# the second block is mmapped again, so freeing it hands it back to the OS.
+MALLOC_PROBE = """
+import ctypes, sys
+import numpy as np
+class Info(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in
+                "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost".split()]
+libc = ctypes.CDLL("libc.so.6")
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "bounded":
+    from aecompress.runtime import return_freed_memory
+    assert return_freed_memory() and return_freed_memory()  # idempotent
+block = np.ones(4 << 20, np.uint8)
+del block
+before = libc.mallinfo2().hblkhd
+block = np.ones(4 << 20, np.uint8)
+print(libc.mallinfo2().hblkhd - before)
+"""
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc's malloc only"
+)
+def test_after_return_freed_memory_large_blocks_are_mmapped_again_after_one_was_freed():
+    def mmapped_growth(mode: str) -> int:
+        result = subprocess.run(
+            [sys.executable, "-c", MALLOC_PROBE, mode], capture_output=True, text=True, check=True
+        )
+        return int(result.stdout.split()[-1])
+
+    assert mmapped_growth("default") == 0  # glibc's dynamic threshold: from the heap
+    assert mmapped_growth("bounded") >= 4 << 20

@@ -19,6 +19,7 @@ from aecompress.codecs import Codec
 from aecompress.codecs.container import ContainerError, Header
 from aecompress.models import COMPRESSIVE_FAMILIES
 from aecompress.models.family import CompressiveFamily
+from aecompress.runtime import return_freed_memory
 
 
 def model_hash(model_dir: str | Path) -> bytes:
@@ -112,14 +113,20 @@ class CompressiveCodec(Codec):
         return [np.array(s, dtype=np.int32) for s in self.family.coded_shapes(self.params, height, width)]
 
     def tile_for(self, height: int, width: int) -> int | None:
+        """The tile size for an image of this size, None for whole-image coding. A tiled coder
+        is bounded by its peak memory, so the process's freed tiles go back to the OS."""
         if self.tile is None:
-            return AUTO_TILE if height * width > AUTO_TILE_PIXELS else None
-        if self.tile % self.family.downsampling:
+            tile = AUTO_TILE if height * width > AUTO_TILE_PIXELS else None
+        elif self.tile % self.family.downsampling:
             stride = self.family.downsampling
             raise ValueError(
                 f"tile size {self.tile}: expected a multiple of {stride} pixels (the model's stride)"
             )
-        return self.tile or None
+        else:
+            tile = self.tile or None
+        if tile:
+            return_freed_memory()
+        return tile
 
     def encode_payloads(self, image: np.ndarray) -> list[bytes]:
         tile = self.tile_for(*image.shape[:2])

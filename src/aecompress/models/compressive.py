@@ -349,7 +349,7 @@ class FactorizedPrior(CompressiveAutoencoder):
 
     def prepare_for_compression(self) -> None:
         """Fix the range-coding tables of the trained prior (exported with the model)."""
-        self.entropy_model = tfc.ContinuousBatchedEntropyModel(self.prior, coding_rank=3, compression=True)
+        self.entropy_model = ChannelEntropyModel(self.prior, coding_rank=3, compression=True)
 
     def quantized_reconstruction(self, image_uint8):
         """What the decoder makes of the rounded latent, without coding it (for checks)."""
@@ -383,6 +383,27 @@ class FactorizedPrior(CompressiveAutoencoder):
         return self.to_uint8(self.synthesis_transform(self.decompress_y(string, y_shape)), x_shape)
 
 
+class TracedTables:
+    """Mixin for tfc's entropy models: the range-coding tables built in one traced graph.
+
+    Executed eagerly, tfc builds them op by op in Python loops (Adam steps towards each prior's
+    tails, then one table per channel): 7-12 s for a test-size model, and every training job pays
+    it before saving. Traced once, the same ops give the same tables, bit for bit, in about a
+    second (tests/test_compressive.py). tfc 2.14.1, the last release, is pinned."""
+
+    def _build_tables(self, prior, precision, offset=None):
+        build = super()._build_tables
+        return tf.function(lambda: build(prior, precision, offset))()
+
+
+class ChannelEntropyModel(TracedTables, tfc.ContinuousBatchedEntropyModel):
+    """tfc's ContinuousBatchedEntropyModel (a density per channel), its tables built traced."""
+
+
+class IndexedEntropyModel(TracedTables, tfc.LocationScaleIndexedEntropyModel):
+    """tfc's LocationScaleIndexedEntropyModel (a table per scale), its tables built traced."""
+
+
 class GaussianScales:
     """The indexed Gaussian entropy model of the hyperprior networks (bmshj2018, ms2020): a
     range-coding table per scale, `num_scales` scales log-spaced from scale_min to scale_max,
@@ -401,7 +422,7 @@ class GaussianScales:
         return tf.math.exp(self.scale_offset + self.scale_factor * index)
 
     def indexed_entropy_model(self, compression: bool):
-        return tfc.LocationScaleIndexedEntropyModel(
+        return IndexedEntropyModel(
             tfc.NoisyNormal, self.num_scales, self.scale_fn, coding_rank=3, compression=compression
         )
 
@@ -490,7 +511,7 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
         self.export_functions(functions)
 
     def _entropy_models(self, compression: bool):
-        side = tfc.ContinuousBatchedEntropyModel(self.hyperprior, coding_rank=3, compression=compression)
+        side = ChannelEntropyModel(self.hyperprior, coding_rank=3, compression=compression)
         return self.indexed_entropy_model(compression), side
 
     def call(self, x, training):

@@ -24,7 +24,13 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_compression as tfc
 
-from aecompress.models.compressive import CompressiveAutoencoder, GaussianScales, bits_estimator, signal_conv
+from aecompress.models.compressive import (
+    ChannelEntropyModel,
+    CompressiveAutoencoder,
+    GaussianScales,
+    bits_estimator,
+    signal_conv,
+)
 
 
 def _transform(name: str, layers) -> tf.keras.Sequential:
@@ -132,7 +138,7 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
         self.export_tiles(latent_depth, strings=num_slices + 1, latent_shapes=2)
 
     def _entropy_models(self, compression: bool):
-        side = tfc.ContinuousBatchedEntropyModel(
+        side = ChannelEntropyModel(
             self.hyperprior, coding_rank=3, compression=compression, offset_heuristic=False
         )
         return self.indexed_entropy_model(compression), side

@@ -16,7 +16,7 @@ import tensorflow as tf
 import tensorflow_compression as tfc
 
 from aecompress.losses import ms_ssim
-from aecompress.models.compressive import CompressiveAutoencoder
+from aecompress.models.compressive import ChannelEntropyModel, CompressiveAutoencoder
 
 # (kernel, stride) of the three analysis layers; synthesis mirrors them.
 LAYERS = ((9, 4), (5, 2), (5, 2))
@@ -172,7 +172,7 @@ class SlimCAE(CompressiveAutoencoder):
 
     def prepare_for_compression(self) -> None:
         self.entropy_models = {
-            str(w): tfc.ContinuousBatchedEntropyModel(self.priors[str(w)], coding_rank=3, compression=True)
+            str(w): ChannelEntropyModel(self.priors[str(w)], coding_rank=3, compression=True)
             for w in self.widths
         }
 
