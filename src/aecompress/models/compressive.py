@@ -387,7 +387,7 @@ class TracedTables:
     """Mixin for tfc's entropy models: the range-coding tables built in one traced graph.
 
     Executed eagerly, tfc builds them op by op in Python loops (Adam steps towards each prior's
-    tails, then one table per channel): 7-12 s for a test-size model, and every training job pays
+    tails, then one table per channel): 7-14 s for a test-size model, and every training job pays
     it before saving. Traced once, the same ops give the same tables, bit for bit, in about a
     second (tests/test_compressive.py). tfc 2.14.1, the last release, is pinned."""
 
