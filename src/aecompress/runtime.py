@@ -53,7 +53,7 @@ def return_freed_memory(threshold: int = 1 << 20) -> bool:
     For coding that is bounded by its peak memory (tiled coding of large photos). glibc raises
     its mmap threshold to the size of each large block freed (up to 32 MB), after which blocks
     of that size come from the heap and stay in the process when freed: the tiles' tensors of
-    a few MB then pile up as free heap, 0.12-0.16 GB of a paper-size hyperprior's peak
+    a few MB then pile up as free heap, 0.13-0.18 GB of a paper-size hyperprior's peak
     (benchmarks/tiled_memory.py). A threshold set with mallopt stays fixed. Idempotent; False
     where the C library is not glibc. Training keeps glibc's default (mmap per tensor would
     cost page faults every step)."""
