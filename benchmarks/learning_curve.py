@@ -91,6 +91,8 @@ def variant(family: str, filters: int, lmbda: float, steps: int, args):
 
 
 def snapshot_callback(tf, out: Path, snapshots: list[int], steps_per_epoch: int, on_snapshot):
+    from aecompress.training import save_model
+
     class Snapshots(tf.keras.callbacks.Callback):
         """Save the model, ready to code, after each snapshot's step and score it at once
         (so a run cut short keeps every point it reached)."""
@@ -99,7 +101,7 @@ def snapshot_callback(tf, out: Path, snapshots: list[int], steps_per_epoch: int,
             step = (epoch + 1) * steps_per_epoch
             if step in snapshots:
                 self.model.prepare_for_compression()
-                self.model.save(out / f"step-{step}" / "model", include_optimizer=False)
+                save_model(self.model, out / f"step-{step}" / "model")
                 on_snapshot(step)
 
     return Snapshots()

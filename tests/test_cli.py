@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from aecompress.cli import main
+from aecompress.training import save_model
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_a_trained_model_compresses_a_users_png(tf, tmp_path, photo):
     model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     model.fit(np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32), epochs=1, verbose=0)
     model.prepare_for_compression()
-    model.save(tmp_path / "v" / "model")
+    save_model(model, tmp_path / "v" / "model")
     card = {"variant": "v", "family": "factorized-prior", "params": {"num_filters": 8}}
     (tmp_path / "v" / "model.json").write_text(json.dumps(card))
     model_dir = str(tmp_path / "v" / "model")
@@ -88,7 +89,7 @@ def test_a_dense_autoencoder_and_a_pca_baseline_code_a_users_png(tf, tmp_path, p
     path, image = photo
     params = {"latent_units": 8, "use_bias": True, "block_size": 4}
     unit = Normalization("unit")
-    dense.build_model(params, (4, 4, 3), unit).save(tmp_path / "d" / "model")
+    save_model(dense.build_model(params, (4, 4, 3), unit), tmp_path / "d" / "model")
     card = {
         "variant": "d",
         "family": "dense",

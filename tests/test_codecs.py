@@ -8,6 +8,7 @@ import pytest
 from aecompress.codecs import ContainerError, available_classical, bits_per_pixel, classical_codec
 from aecompress.codecs.container import pack, unpack
 from aecompress.metrics import image_quality
+from aecompress.training import save_model
 
 RNG = np.random.default_rng(0)
 SIZES = [(1, 1), (7, 13), (150, 225), (512, 768)]
@@ -190,7 +191,7 @@ def trained_models(tf, tmp_path_factory):
         model.fit(batch, epochs=1, verbose=0)
         model.prepare_for_compression()
         folder = root / name
-        model.save(folder / "model")
+        save_model(model, folder / "model")
         (folder / "model.json").write_text(
             json.dumps({"variant": f"tiny-{family}", "family": family, "params": params})
         )

@@ -10,6 +10,7 @@ from aecompress.codecs.entropy import HistogramPrior, UniformQuantizer
 from aecompress.codecs.latent import LatentCodec, fit_latent_coder
 from aecompress.images import ImageSet, PreparedDataset
 from aecompress.preprocessing import Normalization
+from aecompress.training import save_model
 
 RNG = np.random.default_rng(1)
 CODING = {"bits": 8, "step": None, "fit_images": 50, "smoothing": 0.5}
@@ -75,7 +76,7 @@ def coded_model(request, tf, tmp_path_factory):
     family = get_family(family_name)
     tf.keras.utils.set_random_seed(0)
     model = family.build_model(params, train_shape, normalization, preprocessing)
-    model.save(folder / "model")
+    save_model(model, folder / "model")
     card = {
         "variant": name,
         "family": family_name,

@@ -11,6 +11,7 @@ from aecompress.cli import main
 from aecompress.codecs import bits_per_pixel, classical_codec
 from aecompress.codecs.registry import baseline_codec
 from aecompress.codecs.targets import Target, measure, search
+from aecompress.training import save_model
 
 
 def photo(height=96, width=128, seed=0):
@@ -116,7 +117,7 @@ def test_a_set_of_models_is_searched_as_one_set_of_points(tf, tmp_path, capsys):
         model.fit(photo(32, 32, 1)[None].astype(np.float32) / 255, epochs=1, verbose=0)
         model.prepare_for_compression()
         folder = tmp_path / f"fp{filters}"
-        model.save(folder / "model")
+        save_model(model, folder / "model")
         card = {"variant": f"fp-{filters}", "family": "factorized-prior", "params": params}
         (folder / "model.json").write_text(json.dumps(card))
         assert (

@@ -14,6 +14,7 @@ from PIL import Image
 from aecompress.cli import main
 from aecompress.codecs.container import pack, unpack
 from aecompress.models import get_family
+from aecompress.training import save_model
 
 RANGE = [0.001, 0.1]
 PARAMS = {
@@ -168,7 +169,7 @@ def test_tiles_and_reloads_give_the_same_bits(tf, trained, tmp_path):
     data = whole.encode(image)
     assert tiled.encode(image) == data
     np.testing.assert_array_equal(tiled.decode(data), whole.decode(data))
-    model.save(tmp_path / "m")
+    save_model(model, tmp_path / "m")
     again = codec(load_model(tf, tmp_path / "m"), "hyperprior", 0.03)
     assert again.encode_payloads(image) == whole.encode_payloads(image)
 
@@ -176,7 +177,7 @@ def test_tiles_and_reloads_give_the_same_bits(tf, trained, tmp_path):
 def test_the_command_line_codes_at_a_lambda_and_at_a_target(tf, trained, tmp_path, capsys):
     model = trained["factorized-prior"]
     folder = tmp_path / "vr"
-    model.save(folder / "model")
+    save_model(model, folder / "model")
     params = get_family("factorized-prior").with_defaults(PARAMS["factorized-prior"])
     (folder / "model.json").write_text(
         json.dumps({"variant": "vr", "family": "factorized-prior", "params": params})

@@ -373,7 +373,7 @@ def train_variant(
     with job_output(out_dir / "model.json") as tmp:
         tmp.write_text(json.dumps(card, indent=2, sort_keys=True))
     with atomic_path(out_dir / "model") as tmp:
-        model.save(tmp, include_optimizer=False)
+        save_model(model, tmp)
     if not distribution.multi_worker:  # the launcher removes it once every worker has stopped
         shutil.rmtree(work, ignore_errors=True)
     return card
@@ -478,6 +478,14 @@ def _hardware(tf) -> dict[str, Any]:
         "gpus": [gpu.name for gpu in gpus],
         "tensorflow": tf.__version__,
     }
+
+
+def save_model(model, path: str | Path) -> None:
+    """A trained variant's SavedModel, as load_model reads it: the weights, the config and every
+    exported function (a compressive model's coder), without Keras's traces of each layer's call,
+    which load_model does not need (it rebuilds the layers from their config, all registered):
+    half the time to save and a third of it to load (a tiny hyperprior: 15.5 -> 8 s, 5.7 -> 2.3 s)."""
+    model.save(path, include_optimizer=False, save_traces=False)
 
 
 def load_model(tf, path: str | Path):
