@@ -7,7 +7,7 @@ process decodes the file. Each reports its resident memory once TensorFlow, the 
 input are in memory ("ready") and the peak while coding (VmHWM, reset just before coding through
 /proc/self/clear_refs), so the coding's own share is the difference; Linux only.
 
-    python benchmarks/tiled_memory.py [--size 6000x4000] [--tile 512] [--families factorized-prior ...]
+    python benchmarks/tiled_memory.py [--size 6000x4000] [--tile 256] [--families factorized-prior ...]
         [--whole]   # also whole-image coding (tile 0), for comparison
 
 Prints a table and writes benchmarks/results/tiled_memory.json.
@@ -46,12 +46,12 @@ from aecompress.codecs.learned import CompressiveCodec
 from aecompress.models import get_family
 from aecompress.preprocessing import Normalization
 family, params, (height, width), tile, path, _ = json.loads(sys.argv[1]), json.loads(sys.argv[2]), \\
-    json.loads(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6]
+    json.loads(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5], sys.argv[6]
 tf.keras.utils.set_random_seed(0)
 model = get_family(family).build_model(params, (256, 256, 3), Normalization("unit"))
 model.prepare_for_compression()
 codec = CompressiveCodec.from_model(model, family, params)
-codec.tile = tile
+codec.tile = tile  # None: the codec's automatic tile
 if sys.argv[7] == "compress":
     columns = (np.arange(width) * 255 // width).astype(np.uint8)
     rows = (np.arange(height) * 255 // height).astype(np.uint8)
@@ -80,14 +80,15 @@ else:
     size = codec.decode(data).size
 seconds = time.perf_counter() - start
 peak = rss("VmHWM")
-result = {"ready_mb": ready, "peak_mb": peak, "coding_mb": peak - ready, "seconds": seconds, "bytes": size}
+result = {"tile": codec.tile_for(height, width) or 0, "ready_mb": ready, "peak_mb": peak,
+          "coding_mb": peak - ready, "seconds": seconds, "bytes": size}
 print(json.dumps(result))
 """
 
 
 def run(family: str, params: dict, size: tuple[int, int], tile: int, path: str, threads: int, step: str):
     command = [sys.executable, "-c", CHILD, json.dumps(family), json.dumps(params), json.dumps(size),
-               str(tile), path, str(threads), step]  # fmt: skip
+               json.dumps(tile), path, str(threads), step]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode:
         return {"error": (result.stderr.strip().splitlines() or ["killed"])[-1]}
@@ -97,9 +98,7 @@ def run(family: str, params: dict, size: tuple[int, int], tile: int, path: str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="6000x4000", help="WIDTHxHEIGHT of the photo")
-    parser.add_argument(
-        "--tile", type=int, default=256, help="tile size in pixels (the codec's automatic one)"
-    )
+    parser.add_argument("--tile", type=int, help="tile size in pixels (default: the codec's automatic one)")
     parser.add_argument("--families", nargs="*", default=list(PAPER))
     parser.add_argument("--whole", action="store_true", help="also code the whole image at once (tile 0)")
     parser.add_argument("--threads", type=int, default=2)
@@ -119,8 +118,9 @@ def main() -> None:
                 c, d = row["compress"], row["decompress"]
                 nan = float("nan")
                 errors = c.get("error", "") + d.get("error", "")
+                shown = c.get("tile", "auto" if tile is None else tile)
                 print(
-                    f"{family:<17} tile {tile:>4}  compress: peak {c.get('peak_mb', nan):7.0f} MB "
+                    f"{family:<17} tile {shown:>4}  compress: peak {c.get('peak_mb', nan):7.0f} MB "
                     f"(ready {c.get('ready_mb', nan):5.0f} MB) {c.get('seconds', nan):6.1f} s  "
                     f"decompress: peak {d.get('peak_mb', nan):7.0f} MB {d.get('seconds', nan):6.1f} s  "
                     f"{c.get('bytes', 0) * 8 / (width * height):.3f} bpp {errors}",

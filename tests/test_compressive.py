@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from aecompress.codecs.container import unpack
-from aecompress.codecs.learned import CompressiveCodec
+from aecompress.codecs.learned import CompressiveCodec, automatic_tile
+from aecompress.models import get_family
 from aecompress.preprocessing import Normalization
+from aecompress.training import save_model
 
 UNIT = Normalization("unit")
 RNG = np.random.default_rng(0)
@@ -102,7 +104,7 @@ def test_saved_model_reloads_and_decodes_the_same_bits(tf, trained, tmp_path, ki
     from aecompress.training import load_model
 
     model = trained[kind]
-    model.save(tmp_path / kind)
+    save_model(model, tmp_path / kind)
     reloaded = load_model(tf, tmp_path / kind)
     point = {"width": 6} if kind == "slimcae" else None
     codec = CompressiveCodec.from_model(model, kind, PARAMS[kind], point)
@@ -228,7 +230,7 @@ def test_a_hyperprior_codes_its_latent_in_stripes_after_reloading(tf, trained, t
     from aecompress.models import get_family
     from aecompress.training import load_model
 
-    trained["hyperprior"].save(tmp_path / "model")
+    save_model(trained["hyperprior"], tmp_path / "model")
     model, family = load_model(tf, tmp_path / "model"), get_family("hyperprior")
     assert family.can_stripe(model, {})
     image = np.ascontiguousarray(smooth(1, 272, np.random.default_rng(2))[0][:250, :131])
@@ -257,3 +259,15 @@ def test_large_images_are_tiled_unless_told_otherwise(trained):
     assert codec.tile_for(4000, 6000) is None
     codec.tile = 128
     assert codec.tile_for(300, 300) == 128
+
+
+def test_the_automatic_tile_narrows_with_the_models_width():
+    """Paper-size models: N = 128 keeps 256-pixel tiles; N = 192 (the scale hyperprior, ms2020,
+    SlimCAE's widest width) gets a smaller window, whose transposed convolutions fit 1 GB."""
+    hyperprior, slimcae = get_family("hyperprior"), get_family("slimcae")
+    assert automatic_tile(hyperprior, {"num_filters": 128}, {}) == 256
+    assert automatic_tile(hyperprior, {"num_filters": 192}, {}) == 176
+    assert automatic_tile(hyperprior, {"num_filters": 8}, {}) == 256
+    assert automatic_tile(hyperprior, {"num_filters": 100_000}, {}) == 16  # never below the stride
+    widths = {"widths": [192, 48]}
+    assert [automatic_tile(slimcae, widths, {"width": w}) for w in (192, 48)] == [176, 256]

@@ -268,8 +268,8 @@ def _add_safety_options(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--tile", type=int, help=f"compressive models: code the image in tiles of this many pixels "
-        f"(a multiple of 16) to bound memory; 0 never tiles; default: {AUTO_TILE} above "
-        f"{AUTO_TILE_PIXELS:,} pixels",
+        f"(a multiple of 16) to bound memory; 0 never tiles; default above {AUTO_TILE_PIXELS:,} "
+        f"pixels: {AUTO_TILE}, smaller for models wider than 128 channels",
     )  # fmt: skip
     parser.add_argument(
         "-f", "--force", action="store_true", help="replace an existing output file (never a folder)"

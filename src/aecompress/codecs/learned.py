@@ -34,16 +34,31 @@ def model_hash(model_dir: str | Path) -> bytes:
 
 # Images above this many pixels are coded tile by tile when no tile size is given: a 6000x4000
 # photo through whole-image transforms needs gigabytes of activations (README, "Large photos").
-# 256-pixel tiles: a paper-size synthesis needs 0.55-0.65 GB of activations for a 512-pixel
-# tile and 0.2 GB for a 256-pixel one, for about 1.5-2x the time (benchmarks/tiled_memory.py).
 AUTO_TILE_PIXELS = 2048 * 2048
+# The automatic tile: the largest multiple of the model's stride, up to AUTO_TILE, whose window
+# (the tile and its halo each side) holds at most AUTO_TILE_WORK channel-pixels at the model's
+# width. A synthesis's largest temporary is TF's column buffer of a transposed convolution,
+# 25 x channels x (window / 4)^2 floats: 0.18 GB for 192 channels over a 384-pixel window, which
+# put the scale hyperprior (N = 192) at a 1,039 MB peak decoding a 6000x4000 photo, where N = 128
+# fits at 256 pixels. So the budget is that of a 256-pixel tile at N = 128: N = 192 gets
+# 176-pixel tiles and peaks at 869 MB to compress and 911 MB to decompress, at 2.7-2.9x the time
+# (benchmarks/README.md, tiled_memory.py); `--tile 256` is the faster choice where memory allows.
 AUTO_TILE = 256
+AUTO_TILE_WORK = (AUTO_TILE + 2 * CompressiveFamily.tile_halo) ** 2 * 128
+
+
+def automatic_tile(family: CompressiveFamily, params: dict[str, Any], point: dict[str, Any]) -> int:
+    """The tile size for images above AUTO_TILE_PIXELS when none is given (AUTO_TILE_WORK)."""
+    stride, width = family.downsampling, family.coding_width(params, point)
+    window = int((AUTO_TILE_WORK / width) ** 0.5)
+    tile = (window - 2 * family.tile_halo) // stride * stride
+    return max(stride, min(AUTO_TILE, tile))
 
 
 class CompressiveCodec(Codec):
     """A trained compressive autoencoder at one operating point, through its family's contract
     (`models.family.CompressiveFamily`): no family is special-cased here. `tile`: the tile size
-    in pixels for tiled coding, 0 for whole images always, None for AUTO_TILE above
+    in pixels for tiled coding, 0 for whole images always, None for `automatic_tile` above
     AUTO_TILE_PIXELS (the bitstream does not say how it was made: any decoder reads it)."""
 
     tile: int | None = None
@@ -116,7 +131,9 @@ class CompressiveCodec(Codec):
         """The tile size for an image of this size, None for whole-image coding. A tiled coder
         is bounded by its peak memory, so the process's freed tiles go back to the OS."""
         if self.tile is None:
-            tile = AUTO_TILE if height * width > AUTO_TILE_PIXELS else None
+            tile = None
+            if height * width > AUTO_TILE_PIXELS:
+                tile = automatic_tile(self.family, self.params, self.operating_point)
         elif self.tile % self.family.downsampling:
             stride = self.family.downsampling
             raise ValueError(

@@ -245,6 +245,11 @@ class CompressiveFamily(Family):
     def downsampling_factor(self, params: Params) -> int:
         return self.downsampling
 
+    def coding_width(self, params: Params, point: dict[str, Any]) -> int:
+        """The channels of the transforms' widest layers at this operating point: what a tile's
+        activations grow with (codecs.learned.automatic_tile)."""
+        return params["num_filters"]
+
     # Variable rate (models.compressive.LatentSteps): one model, any lambda of a range
 
     def variable_rate(self, params: Params) -> bool:

@@ -56,6 +56,9 @@ class SlimCAEFamily(CompressiveFamily):
     def operating_points(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         return [{"width": w} for w in params["widths"]]
 
+    def coding_width(self, params: dict[str, Any], point: dict[str, Any]) -> int:
+        return point["width"]
+
     def latent_channels(self, params: dict[str, Any]) -> int:
         """At the widest width; width w keeps the first w channels."""
         return max(params["widths"])
