@@ -86,7 +86,9 @@ print(json.dumps(result))
 """
 
 
-def run(family: str, params: dict, size: tuple[int, int], tile: int, path: str, threads: int, step: str):
+def run(
+    family: str, params: dict, size: tuple[int, int], tile: int | None, path: str, threads: int, step: str
+):
     command = [sys.executable, "-c", CHILD, json.dumps(family), json.dumps(params), json.dumps(size),
                json.dumps(tile), path, str(threads), step]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True)
