@@ -50,7 +50,7 @@ def mirrored(replicas: int) -> str:
     return json.dumps({"cpu_replicas": replicas})
 
 
-def train(tmp_path, name, experiment, replicas, per_replica_batch, *extra, timeout=300):
+def train(tmp_path, name, experiment, replicas, per_replica_batch, *extra, timeout=600):
     """Train in a fresh process; the card and the trainable weights before and after training."""
     experiment = json.loads(json.dumps(experiment))
     experiment["training"]["batch_size"] = per_replica_batch
@@ -126,7 +126,7 @@ def kill_after_two_epochs(processes, checkpoints):
     import time
 
     history = checkpoints / "history.csv"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 480
     while time.monotonic() < deadline and all(p.poll() is None for p in processes):
         if history.exists() and len(history.read_text().splitlines()) >= 3:  # header + 2 epochs
             break
@@ -200,7 +200,7 @@ def test_killed_multi_worker_training_resumes_on_every_worker(tmp_path):
     with open(tmp_path / "worker0.log", "a") as log:
         log.write("--- started again ---\n")
     processes = start_workers(experiment, out, checkpoints, free_ports(2), tmp_path)
-    assert [p.wait(timeout=300) for p in processes] == [0, 0], (tmp_path / "worker1.log").read_text()[-3000:]
+    assert [p.wait(timeout=600) for p in processes] == [0, 0], (tmp_path / "worker1.log").read_text()[-3000:]
     chief_log = (tmp_path / "worker0.log").read_text().split("--- started again ---")[1]
     epochs = [
         int(line.split()[1].split("/")[0]) for line in chief_log.splitlines() if line.startswith("epoch ")

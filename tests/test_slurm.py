@@ -158,7 +158,7 @@ def test_a_two_task_training_job_trains_one_compressive_model_on_both_workers(sl
                       "prepare": {"threads": 1, "mem_mb": 1000, "runtime": 10}},
     }  # fmt: skip
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = profile_run(tmp_path, slurm, "results/models/fp/model.json", timeout=280)
+    result = profile_run(tmp_path, slurm, "results/models/fp/model.json", timeout=600)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-5000:]
     prepare_job, train_job = slurm_job_ids(output)

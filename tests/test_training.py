@@ -110,7 +110,7 @@ def _killed_after_three_epochs(tmp_path):
     script.write_text(RESUMABLE)
     process = subprocess.Popen([sys.executable, str(script), str(out), str(checkpoints), "25"])
     log = checkpoints / "history.csv"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         if log.exists() and len(log.read_text().splitlines()) >= 4:  # header + 3 epochs
             break
