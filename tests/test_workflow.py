@@ -405,6 +405,8 @@ def test_compressive_models_train_on_photos_and_are_tested_on_kodak(tmp_path):
              "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001}},
         ],
         "evaluation": {"reconstruction_samples": 1, "train_split_images": 1},
+        # One thread per job: these tiny models keep about one core busy, so `--cores 2` runs two.
+        "resources": {"train": {"threads": 1}, "evaluate": {"threads": 1}},
     }  # fmt: skip
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo, tmp_path, "--cores", "2")
