@@ -14,6 +14,11 @@ range-coded files:
   interpolated on that image's JPEG curve).
 - ``--stage lambdas``: one model per lambda, ``--lambda-steps`` each; BD-rate (PSNR) against
   JPEG 4:2:0 on Kodak.
+- ``--stage variable``: one variable-rate model (``lambda_range`` = the lambdas' span) trained for
+  the three lambdas' whole budget (``--variable-steps``, default 3 x ``--lambda-steps``), scored
+  after each of ``--variable-snapshots`` steps at the lambdas and ``--extra-points`` more, with
+  BD-rate against JPEG at each snapshot. It keeps its checkpoint under ``--work``, so a run that
+  is stopped continues from its last finished epoch when started again with the same arguments.
 
     python benchmarks/learning_curve.py                      # all three stages (~1.5 h on 2 cores)
     python benchmarks/learning_curve.py --stage curve --family factorized-prior
@@ -90,18 +95,40 @@ def variant(family: str, filters: int, lmbda: float, steps: int, args):
     )
 
 
-def snapshot_callback(tf, out: Path, snapshots: list[int], steps_per_epoch: int, on_snapshot):
-    from aecompress.training import save_model
+def variable_variant(family: str, filters: int, lambdas: list[float], steps: int, anchors: int, args):
+    """One variable-rate model over the lambdas' span, trained for `steps` on the same recipe."""
+    import dataclasses
+
+    lambdas = sorted(lambdas)
+    base = variant(family, filters, lambdas[0], steps, args)
+    params = {**base.params, "lambda_range": [lambdas[0], lambdas[-1]], "rate_anchors": anchors}
+    return dataclasses.replace(
+        base, id=f"{family}-vr-{steps}", params=params, grid_values={"lambda_range": "range"}
+    )
+
+
+def snapshot_callback(tf, v, data, out: Path, snapshots: list[int], steps_per_epoch: int, on_snapshot):
+    from aecompress.models import get_family
+    from aecompress.preprocessing import fit_normalization, model_input_shape
+    from aecompress.training import plain_copy, save_model
+
+    train = data.splits["train"]
+    input_shape = model_input_shape(v, train)
+    normalization = fit_normalization(v.preprocessing["normalization"], train)
 
     class Snapshots(tf.keras.callbacks.Callback):
         """Save the model, ready to code, after each snapshot's step and score it at once
-        (so a run cut short keeps every point it reached)."""
+        (so a run cut short keeps every point it reached). What is saved is a copy: preparing
+        the training model itself would swap its entropy models mid-training, and leave its
+        exported coder functions holding the swapped-out tables, which the final save cannot
+        write."""
 
         def on_epoch_end(self, epoch, logs=None):
             step = (epoch + 1) * steps_per_epoch
             if step in snapshots:
-                self.model.prepare_for_compression()
-                save_model(self.model, out / f"step-{step}" / "model")
+                copy = plain_copy(tf, v, input_shape, normalization, self.model.get_weights())
+                get_family(v.family).prepare_for_coding(copy)
+                save_model(copy, out / f"step-{step}" / "model")
                 on_snapshot(step)
 
     return Snapshots()
@@ -132,14 +159,17 @@ def jpeg_curves(images: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
     return curves
 
 
-def score(model_dir: Path, card: dict, images, curves, lmbda: float) -> dict:
-    """bpp, PSNR and RD cost of a saved model on the images, and JPEG's PSNR at the same bpp."""
+def score(
+    model_dir: Path, card: dict, images, curves, lmbda: float, point: dict | None = None, model=None
+) -> dict:
+    """bpp, PSNR and RD cost of a saved model on the images (at `point`: a variable-rate model's
+    lambda), and JPEG's PSNR at the same bpp."""
     from aecompress.codecs.learned import CompressiveCodec
     from aecompress.comparisons import psnr_8bit
     from aecompress.evaluation import code_images
 
     (model_dir.parent / "model.json").write_text(json.dumps(card))
-    codec = CompressiveCodec.from_model_dir(model_dir)
+    codec = CompressiveCodec.from_model_dir(model_dir, point, model=model)
     reconstructions, rates = code_images(codec, images)
     psnr = np.array([psnr_8bit(a, b) for a, b in zip(images, reconstructions, strict=True)])
     mse = np.array(
@@ -193,7 +223,7 @@ def train_and_score(
             flush=True,
         )
 
-    callback = snapshot_callback(tf, work, snapshots, args.steps_per_epoch, on_snapshot)
+    callback = snapshot_callback(tf, v, data, work, snapshots, args.steps_per_epoch, on_snapshot)
     train_variant(v, data, seed=args.seed, threads=args.threads, out_dir=work / "final", callbacks=[callback])
     return rows
 
@@ -202,7 +232,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=MIRROR / "cid22-train")
     parser.add_argument("--kodak", type=Path, default=MIRROR / "kodak")
-    parser.add_argument("--stage", choices=["family", "curve", "lambdas", "all", "bd"], default="all")
+    parser.add_argument(
+        "--stage", choices=["family", "curve", "lambdas", "variable", "all", "bd"], default="all"
+    )
     parser.add_argument("--merge", type=Path, nargs="*", default=[], help="(--stage bd) more result files")
     parser.add_argument("--curve-point", action="store_true", help="(--stage bd) see bd_stage")
     parser.add_argument("--family", choices=list(FAMILIES), help="skip the family stage")
@@ -215,6 +247,10 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, nargs="+", default=[1000, 2000, 4000, 8000, 16000])
     parser.add_argument("--lambdas", type=float, nargs="+", default=[0.0025, 0.01, 0.04])
     parser.add_argument("--lambda-steps", type=int, default=4000)
+    parser.add_argument("--variable-steps", type=int, help="(--stage variable) default: 3 x --lambda-steps")
+    parser.add_argument("--variable-snapshots", type=int, nargs="+", help="default: 1/3, 2/3 and all steps")
+    parser.add_argument("--anchors", type=int, default=4, help="(--stage variable) the model's rate_anchors")
+    parser.add_argument("--extra-points", type=int, default=2, help="(--stage variable) lambdas between")
     parser.add_argument("--steps-per-epoch", type=int, default=500)
     parser.add_argument("--kodak-images", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
@@ -305,8 +341,70 @@ def main() -> None:
                 lambda new, done=done: save("lambdas", {"rows": done + new}),
             )
         save("lambdas", against_jpeg(rows, curves, args.lambda_steps))
+    if "variable" in stages:
+        variable_stage(tf, args, family, data, images, curves, result.get("variable") or {}, save)
     print(f"wrote {args.out}")
     plot(result, args.figure)
+
+
+def variable_stage(tf, args, family: str, data, images, curves, previous: dict, save) -> None:
+    """One variable-rate model trained for the three lambdas' whole budget, scored at every
+    snapshot along its lambda range; resumable (its checkpoint and snapshots live in --work)."""
+    from aecompress.training import load_model, train_variant
+
+    steps = args.variable_steps or len(args.lambdas) * args.lambda_steps
+    snapshots = args.variable_snapshots or [steps // 3, 2 * steps // 3, steps]
+    low, high = min(args.lambdas), max(args.lambdas)
+    lambdas = sorted({*args.lambdas, *np.geomspace(low, high, args.extra_points + 2)[1:-1].round(6)})
+    v = variable_variant(family, args.filters, args.lambdas, steps, args.anchors, args)
+    work = args.work / f"variable-{v.id}"
+    card = {"family": family, "params": v.params, "variant": v.id}
+    # Snapshots scored by an earlier, stopped run of the same model are kept.
+    done = {s["step"]: s for s in previous.get("snapshots", []) if previous.get("variant") == v.id}
+    started = time.perf_counter()
+
+    def record() -> None:
+        save("variable", {"variant": v.id, "lambdas": lambdas, "snapshots": sorted(
+            done.values(), key=lambda s: s["step"])})  # fmt: skip
+
+    def on_snapshot(step: int) -> None:
+        seconds = time.perf_counter() - started
+        model_dir = work / f"step-{step}" / "model"
+        model = load_model(tf, model_dir) if (model_dir / "saved_model.pb").exists() else None
+        rows = []
+        for lmbda in lambdas:
+            r = score(model_dir, card, images, curves, float(lmbda), {"lambda": float(lmbda)}, model)
+            rows.append({"family": family, "filters": args.filters, "lmbda": float(lmbda), "budget": steps,
+                         "step": step, **r})  # fmt: skip
+            print(
+                f"variable-rate {family} step {step:>6} lambda {lmbda:<8g}: bpp {r['bpp']:.3f} "
+                f"PSNR {r['psnr']:.2f} RD {r['rd_cost']:.3f} JPEG {r['jpeg_psnr_same_bpp']:.2f} "
+                f"({r['psnr_over_jpeg_db']:+.2f} dB)",
+                flush=True,
+            )
+        done[step] = {
+            "step": step,
+            "wall_seconds_this_run": seconds,
+            **against_jpeg(rows, curves, step),
+        }
+        record()
+
+    for step in snapshots:  # saved by a stopped run but not scored yet
+        if step not in done and (work / f"step-{step}" / "model" / "saved_model.pb").exists():
+            on_snapshot(step)
+    if (work / "final" / "model.json").exists():
+        print(f"{v.id}: trained already ({work / 'final'})")
+        return
+    callback = snapshot_callback(tf, v, data, work, snapshots, args.steps_per_epoch, on_snapshot)
+    train_variant(
+        v,
+        data,
+        seed=args.seed,
+        threads=args.threads,
+        out_dir=work / "final",
+        checkpoint_dir=work / "checkpoint",
+        callbacks=[callback],
+    )
 
 
 def against_jpeg(rows: list[dict], curves, steps: int) -> dict:

@@ -25,7 +25,6 @@ reached against its target and the encodes it took.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import subprocess
@@ -37,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from learning_curve import MIRROR, REPO, corpus, variant  # noqa: E402
+from learning_curve import MIRROR, REPO, corpus, variable_variant, variant  # noqa: E402
 
 
 def arm_variants(args) -> dict[str, list]:
@@ -45,11 +44,7 @@ def arm_variants(args) -> dict[str, list]:
     lambdas = sorted(args.lambdas)
     fixed_steps = args.steps // len(lambdas)
     fixed = [variant(args.family, args.filters, lmbda, fixed_steps, args) for lmbda in lambdas]
-    base = variant(args.family, args.filters, lambdas[0], args.steps, args)
-    params = {**base.params, "lambda_range": [lambdas[0], lambdas[-1]], "rate_anchors": args.anchors}
-    vr = dataclasses.replace(
-        base, id=f"{args.family}-vr-{args.steps}", params=params, grid_values={"lambda_range": "range"}
-    )
+    vr = variable_variant(args.family, args.filters, lambdas, args.steps, args.anchors, args)
     return {"fixed": fixed, "variable": [vr]}
 
 

@@ -329,10 +329,7 @@ def train_variant(
     if distribution.kind != "default":
         # Exported from a plain copy: the SavedModel and the range-coding tables are then those
         # of a model trained on one device (no distributed variables, no collectives).
-        model = family.build_model(variant.params, input_shape, normalization, variant.preprocessing)
-        model.set_weights(weights)
-        # Keras saves a model only once it has been called (that fixes its input signature).
-        model(tf.zeros([1, *(d or 64 for d in input_shape)]), training=False)
+        model = plain_copy(tf, variant, input_shape, normalization, weights)
     family.prepare_for_coding(model)
     card = {
         "variant": variant.id,
@@ -478,6 +475,18 @@ def _hardware(tf) -> dict[str, Any]:
         "gpus": [gpu.name for gpu in gpus],
         "tensorflow": tf.__version__,
     }
+
+
+def plain_copy(tf, variant: Variant, input_shape, normalization: Normalization, weights):
+    """A fresh, built model of `variant` holding `weights`: what is exported when the trained
+    model itself should not be (a distributed one, or one still training)."""
+    model = get_family(variant.family).build_model(
+        variant.params, input_shape, normalization, variant.preprocessing
+    )
+    model.set_weights(weights)
+    # Keras saves a model only once it has been called (that fixes its input signature).
+    model(tf.zeros([1, *(d or 64 for d in input_shape)]), training=False)
+    return model
 
 
 def save_model(model, path: str | Path) -> None:
