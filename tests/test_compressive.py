@@ -49,7 +49,8 @@ def training(tf, build):
     models = {kind: build(kind, params, (48, 48, 3)) for kind, params in PARAMS.items()}
     losses = {}
     for kind, model in models.items():
-        model.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+        # Eagerly: two steps cost less than tracing the step (34 s against 92 s for the four).
+        model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), run_eagerly=True)
         before = model.test_on_batch(BATCH, return_dict=True)["loss"]
         model.fit(BATCH, epochs=2, batch_size=2, verbose=0)
         losses[kind] = (before, model.test_on_batch(BATCH, return_dict=True)["loss"])
@@ -99,7 +100,7 @@ def test_each_slimcae_width_codes_and_uses_a_slice_of_the_shared_kernels(tf, tra
 def test_every_slimcae_width_trains(tf, build):
     tf.keras.utils.set_random_seed(1)
     model = build("slimcae", {"widths": [8, 4], "lambdas": [512.0, 128.0], "distortion": "mse"}, (48, 48, 3))
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
+    model.compile(optimizer=tf.keras.optimizers.Adam(1e-2), run_eagerly=True)  # six steps: no tracing
     first = model.train_on_batch(BATCH, return_dict=True)
     for _ in range(5):
         last = model.train_on_batch(BATCH, return_dict=True)
