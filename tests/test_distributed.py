@@ -50,18 +50,38 @@ def mirrored(replicas: int) -> str:
     return json.dumps({"cpu_replicas": replicas})
 
 
-def train(tmp_path, name, experiment, replicas, per_replica_batch, *extra, timeout=600):
-    """Train in a fresh process; the card and the trainable weights before and after training."""
+def start(tmp_path, name, experiment, replicas, per_replica_batch, *extra):
+    """Start training in a fresh process; `finish` waits for it."""
     experiment = json.loads(json.dumps(experiment))
     experiment["training"]["batch_size"] = per_replica_batch
     out = tmp_path / name
     run = [sys.executable, "-c", RUN, json.dumps(experiment), mirrored(replicas), str(out), *extra]
-    result = subprocess.run(run, capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, result.stderr[-4000:]
+    log = tmp_path / f"{name}.stderr"  # a file, not a pipe: nothing waits on a full pipe
+    with open(log, "w") as sink:
+        return subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=sink), out, log
+
+
+def finish(started, timeout=600):
+    """The card and the trainable weights before and after training, and the job's stderr."""
+    process, out, log = started
+    process.wait(timeout=timeout)
+    stderr = log.read_text()
+    assert process.returncode == 0, stderr[-4000:]
     with np.load(out / "weights.npz") as saved:
         arrays = [saved[f"arr_{i}"] for i in range(len(saved.files))]
     half = len(arrays) // 2
-    return json.loads((out / "model.json").read_text()), arrays[:half], arrays[half:], result.stderr
+    return json.loads((out / "model.json").read_text()), arrays[:half], arrays[half:], stderr
+
+
+def train(tmp_path, name, experiment, replicas, per_replica_batch, *extra, timeout=600):
+    return finish(start(tmp_path, name, experiment, replicas, per_replica_batch, *extra), timeout)
+
+
+def one_and_two_replicas(tmp_path, experiment, global_batch):
+    """The same job on one device and as 2 replicas, side by side (one thread each)."""
+    one = start(tmp_path, "one", experiment, 1, global_batch)
+    two = start(tmp_path, "two", experiment, 2, global_batch // 2)
+    return finish(one), finish(two)
 
 
 DENSE = {"name": "d", "family": "dense", "dataset": "data", "params": {"latent_units": 8},
@@ -69,8 +89,7 @@ DENSE = {"name": "d", "family": "dense", "dataset": "data", "params": {"latent_u
 
 
 def test_two_replicas_train_the_model_one_device_trains_on_the_same_global_batch(tmp_path):
-    one, start_one, end_one, _ = train(tmp_path, "one", DENSE, 1, 64)
-    two, start_two, end_two, _ = train(tmp_path, "two", DENSE, 2, 32)
+    (one, start_one, end_one, _), (two, start_two, end_two, _) = one_and_two_replicas(tmp_path, DENSE, 64)
     assert one["distribution"] == {"strategy": "default", "replicas": 1, "global_batch_size": 64}
     assert two["distribution"] == {"strategy": "mirrored", "replicas": 2, "global_batch_size": 64}
     assert one["steps"] == two["steps"] > 0
@@ -97,8 +116,9 @@ def test_two_replicas_take_the_one_device_step_of_a_compressive_model(tmp_path, 
     draws. The step must be the same step up to that: its size within 2% (the rate-distortion
     loss is a per-replica mean: the strategy's summed gradients must be divided by the replicas,
     else the step doubles) and its direction within a few percent."""
-    one, start_one, end_one, _ = train(tmp_path, "one", compressive(family), 1, 8)
-    two, start_two, end_two, _ = train(tmp_path, "two", compressive(family), 2, 4)
+    (one, start_one, end_one, _), (two, start_two, end_two, _) = one_and_two_replicas(
+        tmp_path, compressive(family), 8
+    )
     assert one["steps"] == two["steps"] == 1
     for a, b in zip(start_one, start_two, strict=True):
         np.testing.assert_array_equal(a, b)
