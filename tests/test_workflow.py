@@ -270,6 +270,8 @@ def test_mnist_preset_downloads_from_a_mirror_and_runs(tmp_path):
     config["baselines"][0]["qualities"] = [50]  # one point of each baseline keeps the test short
     config["baselines"][1]["pca"]["steps"] = [32]
     config["classifiers"][0]["epochs"] = 2
+    # One thread per job: these small jobs keep about one core busy, so `--cores 2` runs two.
+    config["resources"] = {"train": {"threads": 1}, "evaluate": {"threads": 1}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     result = snakemake(repo, tmp_path, "--cores", "2")
     assert result.returncode == 0, result.stderr[-4000:]
