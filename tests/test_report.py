@@ -239,6 +239,19 @@ def test_the_learning_curve_draws_rd_cost_and_the_gain_over_jpeg_against_steps()
     assert list(jpeg.get_ydata()) == [26.5, 29.0, 31.5]
     plt.close(fig)
 
+    # The variable-rate model: its latest snapshot's curve beside the three models'.
+    variable = {"snapshots": [
+        {"step": step, "rows": [{"bpp": b, "psnr": q} for b, q in rows], "bd_rate_vs_jpeg_psnr_%": bd}
+        for step, rows, bd in ((4000, [(0.5, 27.0), (0.3, 25.0)], 9.0),
+                               (12000, [(0.6, 30.0), (0.25, 26.0)], -3.25))
+    ]}  # fmt: skip
+    fig, axes = plt.subplots(1, 3)
+    plot_learning_curve({"curve": curve, "lambdas": lambdas, "variable": variable}, axes)
+    jpeg, learned, one_model = axes[2].lines
+    assert list(one_model.get_xdata()) == [0.25, 0.6] and list(one_model.get_ydata()) == [26.0, 30.0]
+    assert one_model.get_label() == "one variable-rate model, 12000 steps, BD-rate -3.2%"
+    plt.close(fig)
+
 
 def test_a_block_models_latent_is_laid_back_on_its_block_grid():
     import numpy as np

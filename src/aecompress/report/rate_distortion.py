@@ -137,7 +137,8 @@ def learning_curve(run: Run) -> Section:
 def plot_learning_curve(result: dict[str, Any], axes) -> None:
     """benchmarks/learning_curve.py's result: RD cost (first axes) and PSNR minus JPEG's at the
     same bpp (second) against training steps, log-scaled, the three-lambda models as markers;
-    with a third axes, the three-lambda models' PSNR against bpp beside JPEG's mean curve."""
+    with a third axes, the three-lambda models' PSNR against bpp beside JPEG's mean curve, and the
+    variable-rate model's curve at its latest snapshot (the same total budget as the three)."""
     curve = pd.DataFrame(result.get("curve") or [])
     lambdas = result.get("lambdas") or {}
     points = pd.DataFrame(lambdas.get("rows") or [])
@@ -171,6 +172,14 @@ def plot_learning_curve(result: dict[str, Any], axes) -> None:
             note = "" if bd is None else f", BD-rate {bd:+.1f}%"
             ax.plot(ordered["bpp"], ordered["psnr"], "s-", label=f"learned, {steps} steps{note}")
             ax.set_xlim(0, max(1.0, 1.5 * float(ordered["bpp"].max())))  # the learned points' range
+        snapshots = (result.get("variable") or {}).get("snapshots") or []
+        if snapshots:
+            latest = snapshots[-1]
+            ordered = pd.DataFrame(latest["rows"]).sort_values("bpp")
+            bd = latest.get("bd_rate_vs_jpeg_psnr_%")
+            note = "" if bd is None else f", BD-rate {bd:+.1f}%"
+            label = f"one variable-rate model, {latest['step']} steps{note}"
+            ax.plot(ordered["bpp"], ordered["psnr"], "^-", label=label)
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel("PSNR (dB), mean over the test images")
     for ax in axes:
