@@ -50,12 +50,13 @@ def tf():
     return import_tensorflow(2)
 
 
-# Scheduling over the pytest-xdist workers (`--dist loadgroup --no-loadscope-reorder`, see
-# pyproject.toml): each unit of work goes whole to the next free worker, in the order below.
-# A unit is a module, so that a module's shared fixtures (a trained model, a workflow run, a
-# SLURM cluster) are built once; in SPLIT modules a test that uses none of them is a unit of its
-# own, so their long end-to-end runs spread over both workers instead of queueing on one.
-# The longest units go first, so that no worker is left alone with one at the end.
+# The longest modules first: pytest-xdist (`--dist loadfile --no-loadscope-reorder`, see
+# pyproject.toml) hands out whole modules in collection order, so that a module's shared
+# fixtures (a trained model, a workflow run, a SLURM cluster) are built once and the long
+# end-to-end modules start at once on separate workers instead of leaving one worker alone with
+# them at the end. Without `--no-loadscope-reorder`, xdist orders modules by their number of
+# tests and this order is lost. (`--dist loadgroup`, which could split a module's independent
+# tests, groups nothing under pytest 9.2: pytest-xdist issue #1386.)
 LONGEST_FIRST = (
     "test_slurm.py",
     "test_workflow.py",
@@ -67,13 +68,6 @@ LONGEST_FIRST = (
     "test_training.py",
     "test_targets.py",
 )
-SPLIT = ("test_workflow.py", "test_distributed.py")
-
-
-def _shares_a_fixture(item) -> bool:
-    """Whether the test uses a fixture built once for its module (or class, or package)."""
-    definitions = item._fixtureinfo.name2fixturedefs.values()
-    return any(d.scope in ("module", "class", "package") for defs in definitions for d in defs)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -82,9 +76,6 @@ def pytest_collection_modifyitems(config, items):
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: each module keeps its own order
-    for item in items:
-        alone = item.path.name in SPLIT and not _shares_a_fixture(item)
-        item.add_marker(pytest.mark.xdist_group(item.nodeid if alone else item.path.name))
 
 
 def evaluate_trained(model_dir, dataset, out_dir, samples=1, coding=None, seed=0, name="test"):
