@@ -107,6 +107,13 @@ def variable_variant(family: str, filters: int, lambdas: list[float], steps: int
     )
 
 
+def lambda_points(lambdas: list[float], extra: int) -> list[float]:
+    """A variable-rate model's evaluated lambdas: the given ones and `extra` more between their
+    ends, spaced evenly in log lambda."""
+    low, high = min(lambdas), max(lambdas)
+    return sorted({*lambdas, *np.geomspace(low, high, extra + 2)[1:-1].round(6)})
+
+
 def snapshot_callback(tf, v, data, out: Path, snapshots: list[int], steps_per_epoch: int, on_snapshot):
     from aecompress.models import get_family
     from aecompress.preprocessing import fit_normalization, model_input_shape
@@ -354,8 +361,7 @@ def variable_stage(tf, args, family: str, data, images, curves, previous: dict, 
 
     steps = args.variable_steps or len(args.lambdas) * args.lambda_steps
     snapshots = args.variable_snapshots or [steps // 3, 2 * steps // 3, steps]
-    low, high = min(args.lambdas), max(args.lambdas)
-    lambdas = sorted({*args.lambdas, *np.geomspace(low, high, args.extra_points + 2)[1:-1].round(6)})
+    lambdas = lambda_points(args.lambdas, args.extra_points)
     v = variable_variant(family, args.filters, args.lambdas, steps, args.anchors, args)
     work = args.work / f"variable-{v.id}"
     card = {"family": family, "params": v.params, "variant": v.id}
@@ -370,7 +376,7 @@ def variable_stage(tf, args, family: str, data, images, curves, previous: dict, 
     def on_snapshot(step: int) -> None:
         seconds = time.perf_counter() - started
         model_dir = work / f"step-{step}" / "model"
-        model = load_model(tf, model_dir) if (model_dir / "saved_model.pb").exists() else None
+        model = load_model(tf, model_dir)  # once for every lambda
         rows = []
         for lmbda in lambdas:
             r = score(model_dir, card, images, curves, float(lmbda), {"lambda": float(lmbda)}, model)

@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from learning_curve import MIRROR, REPO, corpus, variable_variant, variant  # noqa: E402
+from learning_curve import MIRROR, REPO, corpus, lambda_points, variable_variant, variant  # noqa: E402
 
 
 def arm_variants(args) -> dict[str, list]:
@@ -171,8 +171,7 @@ def main() -> None:
             f"fixed    lambda {fixed[-1]['lmbda']:<7g}: {fixed[-1]['bpp']:.4f} bpp {fixed[-1]['psnr']:.2f} dB"
         )
     vr_dir = args.work / variants["variable"][0].id / "model"
-    low, high = min(args.lambdas), max(args.lambdas)
-    lambdas = sorted({*args.lambdas, *np.geomspace(low, high, args.extra_points + 2)[1:-1].round(6)})
+    lambdas = lambda_points(args.lambdas, args.extra_points)
     variable = []
     for lmbda in lambdas:
         variable.append({"lmbda": float(lmbda), **score(vr_dir, {"lambda": float(lmbda)}, images)})

@@ -81,7 +81,12 @@ def one_and_two_replicas(tmp_path, experiment, global_batch):
     """The same job on one device and as 2 replicas, side by side (one thread each)."""
     one = start(tmp_path, "one", experiment, 1, global_batch)
     two = start(tmp_path, "two", experiment, 2, global_batch // 2)
-    return finish(one), finish(two)
+    try:
+        return finish(one), finish(two)
+    finally:
+        for process, _, _ in (one, two):
+            process.kill()  # only where a failure left it running
+            process.wait()
 
 
 DENSE = {"name": "d", "family": "dense", "dataset": "data", "params": {"latent_units": 8},
