@@ -312,6 +312,24 @@ class CompressiveAutoencoder(tf.keras.Model):
         }
         self.export_functions(functions, suffix)
 
+    def export_side_functions(self, side_channels: int, latent_channels: int, hyper_analysis) -> None:
+        """`hyper_analysis_tile`, `compress_side`, `quantize_side`, `decompress_side`: the side
+        information's part of compress_y and decompress_y, for a coder that makes z from stripes
+        of y's rows (models.hyperprior.SideAnalysis) and codes it whole."""
+        latent = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.float32)
+        side = tf.TensorSpec(shape=(1, None, None, side_channels), dtype=tf.float32)
+        string, shape = tf.TensorSpec(shape=(1,), dtype=tf.string), tf.TensorSpec(shape=(2,), dtype=tf.int32)
+        functions = {
+            "hyper_analysis_tile": (hyper_analysis, [latent]),
+            "compress_side": (lambda z: self.side_entropy_model.compress(z), [side]),
+            "quantize_side": (lambda z: self.side_entropy_model.quantize(z), [side]),
+            "decompress_side": (
+                lambda s, z_shape: self.side_entropy_model.decompress(s, z_shape),
+                [string, shape],
+            ),
+        }
+        self.export_functions(functions)
+
 
 def bits_estimator():
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, None, None), dtype=tf.uint8)])
@@ -468,17 +486,9 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
         table_indexes = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.int32)
         scalar, shape = tf.TensorSpec(shape=(), dtype=tf.int32), tf.TensorSpec(shape=(2,), dtype=tf.int32)
 
-        def hyper_analysis_tile(y):
-            return self.hyper_analysis_transform(abs(y))
-
-        def compress_side(z):
-            return self.side_entropy_model.compress(z)
-
-        def quantize_side(z):
-            return self.side_entropy_model.quantize(z)
-
-        def decompress_side(side_string, z_shape):
-            return self.side_entropy_model.decompress(side_string, z_shape)
+        self.export_side_functions(
+            side_channels, latent_channels, lambda y: self.hyper_analysis_transform(abs(y))
+        )
 
         def stripe_indexes(z_hat, first_row, stripe_shape):
             """The tables of y's rows first_row.. (counted from z_hat's first row x 4), as the range
@@ -499,10 +509,6 @@ class ScaleHyperprior(GaussianScales, CompressiveAutoencoder):
             return self.unscaled(y_hat, self.coding_steps())
 
         functions = {
-            "hyper_analysis_tile": (hyper_analysis_tile, [latent]),
-            "compress_side": (compress_side, [side]),
-            "quantize_side": (quantize_side, [side]),
-            "decompress_side": (decompress_side, [tf.TensorSpec(shape=(1,), dtype=tf.string), shape]),
             "stripe_indexes": (stripe_indexes, [side, scalar, shape]),
             "stripe_symbols": (stripe_symbols, [latent, table_indexes]),
             "stripe_values": (stripe_values, [table_indexes, table_indexes]),

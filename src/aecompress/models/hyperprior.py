@@ -23,6 +23,99 @@ from aecompress.models.family import (
 )
 
 
+class LatentRows:
+    """Rows first..end of a (1, rows, w, C) latent that a stage still needs: appended below as
+    they arrive, let go above once no stage needs them."""
+
+    def __init__(self):
+        self.array: np.ndarray | None = None
+        self.first = 0
+
+    @property
+    def end(self) -> int:
+        return self.first + (0 if self.array is None else self.array.shape[1])
+
+    @property
+    def width(self) -> int:
+        return self.array.shape[2]
+
+    def append(self, rows: np.ndarray) -> None:
+        self.array = rows if self.array is None else np.concatenate([self.array, rows], 1)
+
+    def window(self, start: int, end: int) -> np.ndarray:
+        if start < self.first or end > self.end:
+            raise AssertionError(f"rows {start}..{end} of a latent that holds {self.first}..{self.end}")
+        return self.array[:, start - self.first : end - self.first]
+
+    def release(self, before: int) -> None:
+        if self.array is not None and before > self.first:
+            self.array = self.array[:, before - self.first :].copy()
+            self.first = before
+
+
+def side_window(family: CompressiveFamily, z_hat: np.ndarray, first: int, end: int) -> tuple[np.ndarray, int]:
+    """The rows of z_hat whose hyper-synthesis covers y's rows first..end with `stripe_halo` rows
+    of y each side, and y's row `first` counted from the window's first row x 4."""
+    d, halo = family.hyper_downsampling, family.stripe_halo
+    top = max(0, first - halo) // d
+    return z_hat[:, top : ceil_div(end + halo, d)], first - top * d
+
+
+def side_rows_needed(family: CompressiveFamily, rows: int, end: int) -> int:
+    """How many rows of z_hat the hyper-synthesis of y's rows ..end reads (side_window)."""
+    d = family.hyper_downsampling
+    return min(ceil_div(rows, d), ceil_div(end + family.stripe_halo, d))
+
+
+class SideAnalysis:
+    """The hyper-analysis of a latent that arrives in rows (LatentRows), a stripe at a time once
+    `stripe_halo` rows of y below the stripe have arrived: z and z_hat in rows, top to bottom.
+    z is held whole (1/16 of y's positions) and coded last."""
+
+    def __init__(self, family: CompressiveFamily, model, stripes: list[tuple[int, int]], rows: int):
+        self.family, self.model, self.stripes, self.rows = family, model, stripes, rows
+        self.z: list[np.ndarray] = []
+        self.z_hat_rows: list[np.ndarray] = []
+        self.analysed = 0  # stripes through the hyper-analysis
+
+    def advance(self, y: LatentRows) -> None:
+        """Analyses every stripe whose window of y has arrived."""
+        import tensorflow as tf
+
+        d, halo = self.family.hyper_downsampling, self.family.stripe_halo
+        while self.analysed < len(self.stripes) and y.end >= min(
+            self.rows, self.stripes[self.analysed][1] + halo
+        ):
+            first, end = self.stripes[self.analysed]
+            top = max(0, first - halo)
+            part = self.model.hyper_analysis_tile(tf.constant(y.window(top, min(y.end, end + halo))))
+            lead = (first - top) // d
+            self.z.append(part.numpy()[:, lead : lead + ceil_div(end - first, d)])
+            self.z_hat_rows.append(self.model.quantize_side(tf.constant(self.z[-1])).numpy())
+            self.analysed += 1
+
+    def covers(self, end: int) -> bool:
+        """Whether z_hat reaches the rows that the hyper-synthesis of y's rows ..end needs."""
+        z_rows = sum(part.shape[1] for part in self.z_hat_rows)
+        return z_rows >= side_rows_needed(self.family, self.rows, end)
+
+    def z_hat(self) -> np.ndarray:
+        return np.concatenate(self.z_hat_rows, 1)
+
+    def first_needed(self) -> int:
+        """The first row of y that the hyper-analysis still needs."""
+        if self.analysed == len(self.stripes):
+            return self.rows
+        return max(0, self.stripes[self.analysed][0] - self.family.stripe_halo)
+
+    def finish(self) -> tuple[bytes, np.ndarray]:
+        """The side string and z's shape, once every stripe is analysed."""
+        import tensorflow as tf
+
+        z = np.concatenate(self.z, 1)
+        return self.model.compress_side(tf.constant(z)).numpy()[0], np.array(z.shape[1:3], np.int32)
+
+
 class HyperpriorFamily(CompressiveFamily):
     name = "hyperprior"
     description = (
@@ -91,57 +184,35 @@ class HyperpriorFamily(CompressiveFamily):
 
     def compress_latent(self, model, bands, rows, point, tile):
         """As CompressiveFamily's, for a latent with side information, in two stages that trail
-        the arriving bands: the hyper-analysis of each stripe once `stripe_halo` rows of y below
-        it have arrived gives its rows of z; each stripe's symbols go on one range encoder once
-        the z rows of its window have, under the tables that the hyper-synthesis of that window
-        of z_hat selects. Only the rows of y that a stage still needs are held; z (1/16 of y's
-        positions) is held whole, and its string is made last."""
+        the arriving bands: the hyper-analysis of each stripe (SideAnalysis) gives its rows of z;
+        each stripe's symbols go on one range encoder once the z rows of its window have, under
+        the tables that the hyper-synthesis of that window of z_hat selects. Only the rows of y
+        that a stage still needs are held; z (1/16 of y's positions) is held whole, and its
+        string is made last."""
         if not self.can_stripe(model, point):
             return super().compress_latent(model, bands, rows, point, tile)
         import tensorflow as tf
         import tensorflow_compression as tfc
 
         self.set_point(model, point)
-        d, halo, stripes = self.hyper_downsampling, self.stripe_halo, self.stripes(tile, rows)
-        held, first_held = None, 0  # the rows of y from first_held that a stage still needs
-        z, z_hat = [], []
-        analysed = coded = 0  # stripes through each stage
+        stripes = self.stripes(tile, rows)
+        y, side = LatentRows(), SideAnalysis(self, model, stripes, rows)
+        coded = 0  # stripes on the range coder
         handle = tfc.create_range_encoder([1], model.range_coding_table()[0])
         for band in itertools.chain(bands, [None]):  # None: every band has arrived
             if band is not None:
-                held = band if held is None else np.concatenate([held, band], 1)
-            arrived = first_held + held.shape[1]
-            while analysed < len(stripes) and arrived >= min(rows, stripes[analysed][1] + halo):
-                first, end = stripes[analysed]
-                top = max(0, first - halo)
-                part = model.hyper_analysis_tile(
-                    tf.constant(held[:, top - first_held : end + halo - first_held])
-                )
-                lead = (first - top) // d
-                z.append(part.numpy()[:, lead : lead + ceil_div(end - first, d)])
-                z_hat.append(model.quantize_side(tf.constant(z[-1])).numpy())
-                analysed += 1
-            z_rows = sum(part.shape[1] for part in z_hat)
-            while coded < analysed and z_rows >= min(
-                ceil_div(rows, d), ceil_div(stripes[coded][1] + halo, d)
-            ):
+                y.append(band)
+            side.advance(y)
+            while coded < side.analysed and side.covers(stripes[coded][1]):
                 first, end = stripes[coded]
-                width = held.shape[2]
-                indexes = self._stripe_indexes(model, np.concatenate(z_hat, 1), first, end, width)
-                symbols = model.stripe_symbols(
-                    tf.constant(held[:, first - first_held : end - first_held]), indexes
-                )
+                indexes = self._stripe_indexes(model, side.z_hat(), first, end, y.width)
+                symbols = model.stripe_symbols(tf.constant(y.window(first, end)), indexes)
                 handle = tfc.entropy_encode_index(handle, indexes, symbols)
                 coded += 1
-            needed = min(
-                max(0, stripes[analysed][0] - halo) if analysed < len(stripes) else rows,
-                stripes[coded][0] if coded < len(stripes) else rows,
-            )
-            held, first_held = held[:, needed - first_held :], needed
-        z = np.concatenate(z, 1)
+            y.release(min(side.first_needed(), stripes[coded][0] if coded < len(stripes) else rows))
         string = tfc.entropy_encode_finalize(handle).numpy()[0]
-        side_string = model.compress_side(tf.constant(z)).numpy()[0]
-        return [string, side_string], [np.array([rows, width], np.int32), np.array(z.shape[1:3], np.int32)]
+        side_string, z_shape = side.finish()
+        return [string, side_string], [np.array([rows, y.width], np.int32), z_shape]
 
     def latent_stripes(self, model, strings, shapes, point, tile):
         if not self.can_stripe(model, point):
@@ -162,15 +233,11 @@ class HyperpriorFamily(CompressiveFamily):
 
     def _stripe_indexes(self, model, z_hat: np.ndarray, first: int, end: int, width: int):
         """The table indexes of y's rows first..end from the hyper-synthesis of their window of
-        z_hat (`stripe_halo` rows of y each side)."""
+        z_hat (side_window)."""
         import tensorflow as tf
 
-        d, halo = self.hyper_downsampling, self.stripe_halo
-        top = max(0, first - halo) // d
-        window = z_hat[:, top : ceil_div(end + halo, d)]
-        return model.stripe_indexes(
-            tf.constant(window), tf.constant(first - top * d), tf.constant([end - first, width])
-        )
+        window, lead = side_window(self, z_hat, first, end)
+        return model.stripe_indexes(tf.constant(window), tf.constant(lead), tf.constant([end - first, width]))
 
     def payloads(self, model, params, point, height, width) -> list[Payload]:
         _, y, z = self.coded_shapes(params, height, width)

@@ -136,6 +136,90 @@ class ChannelwiseAutoregressive(GaussianScales, CompressiveAutoencoder):
             self._decompress, input_signature=[string] * (num_slices + 1) + [shape] * 3
         )
         self.export_tiles(latent_depth, strings=num_slices + 1, latent_shapes=2)
+        self.export_side_functions(hyperprior_depth, latent_depth, lambda y: self.hyper_analysis_transform(y))
+        self.export_slice_stripes(hyperprior_depth, latent_depth)
+
+    def slice_support(self, k: int) -> int:
+        """How many slices (the first ones) condition slice k."""
+        return k if self.max_support_slices < 0 else min(k, self.max_support_slices)
+
+    def export_slice_stripes(self, side_channels: int, latent_channels: int) -> None:
+        """compress_y and decompress_y in pieces that a coder runs on windows of latent rows, one
+        range coder per slice (models.ms2020.SliceWavefront): the hyper-synthesis of a window of
+        z_hat (`hyper_stripe`); per slice k, its tables and mean from windows of the hyper-synthesis
+        and of the decoded slices that condition it (`slice_tables_k`), and its latent residual
+        prediction (`slice_residual_k`); the symbols and back (`slice_symbols`, `slice_values`,
+        given the slice's quantization steps, ones at a fixed rate). Each computes what compress_y
+        computes for those elements, with the same operations in the same order, on the CPU."""
+        slice_depth = latent_channels // self.num_slices
+        latent = tf.TensorSpec(shape=(1, None, None, latent_channels), dtype=tf.float32)
+        side = tf.TensorSpec(shape=(1, None, None, side_channels), dtype=tf.float32)
+        a_slice = tf.TensorSpec(shape=(1, None, None, slice_depth), dtype=tf.float32)
+        indexes = tf.TensorSpec(shape=(1, None, None, slice_depth), dtype=tf.int32)
+        steps = tf.TensorSpec(shape=(slice_depth,), dtype=tf.float32)
+        scalar, shape = tf.TensorSpec(shape=(), dtype=tf.int32), tf.TensorSpec(shape=(2,), dtype=tf.int32)
+
+        def hyper_stripe(z_hat, first_row, stripe_shape):
+            """The hyper-synthesis's means and scales of y's rows first_row.. (counted from
+            z_hat's first row x 4)."""
+            rows = slice(first_row, first_row + stripe_shape[0])
+            with tf.device("/CPU:0"):
+                means = self.hyper_synthesis_mean_transform(z_hat)[:, rows, : stripe_shape[1], :]
+                scales = self.hyper_synthesis_scale_transform(z_hat)[:, rows, : stripe_shape[1], :]
+                return means, scales
+
+        def slice_tables(k):
+            def tables(latent_means, latent_scales, support, first_row, rows):
+                """Slice k's range-coding tables, its mean and its steps on rows first_row..
+                of the windows, clipped and truncated as tfc's compress does."""
+                crop = slice(first_row, first_row + rows)
+                slice_steps = self.slice_steps(self.coding_steps())[k]
+                with tf.device("/CPU:0"):
+                    mean = self.cc_mean_transforms[k](tf.concat([latent_means, support], axis=-1))
+                    scale_indexes = self.cc_scale_transforms[k](tf.concat([latent_scales, support], axis=-1))
+                    _, scale_indexes, mean = self.slice_arguments(
+                        None, scale_indexes[:, crop], mean[:, crop], slice_steps
+                    )
+                    table = tf.cast(tf.clip_by_value(scale_indexes, 0.0, self.num_scales - 1.0), tf.int32)
+                    unit = tf.ones((slice_depth,)) if slice_steps is None else slice_steps
+                    return table, mean, unit
+
+            return tables
+
+        def slice_residual(k):
+            def residual(latent_means, support, quantized, first_row, rows):
+                """Slice k's y_hat on rows first_row.. of the windows: its quantized values plus
+                the latent residual prediction."""
+                with tf.device("/CPU:0"):
+                    mean_support = tf.concat([latent_means, support], axis=-1)
+                    lrp = self.lrp_transforms[k](tf.concat([mean_support, quantized], axis=-1))
+                    return (quantized + 0.5 * tf.math.tanh(lrp))[:, first_row : first_row + rows]
+
+            return residual
+
+        def slice_symbols(y_slice, table, mean, unit):
+            symbols = tf.cast(tf.round(y_slice / unit - mean), tf.int32)
+            return symbols - tf.gather(self.entropy_model.cdf_offset, table)
+
+        def slice_values(symbols, table, mean, unit):
+            values = tf.cast(symbols + tf.gather(self.entropy_model.cdf_offset, table), tf.float32)
+            return (values + mean) * unit
+
+        supports = [self.slice_support(k) for k in range(self.num_slices)]
+        functions = {
+            "slice_supports": (lambda: tf.constant(supports, tf.int32), []),
+            "hyper_stripe": (hyper_stripe, [side, scalar, shape]),
+            "slice_symbols": (slice_symbols, [a_slice, indexes, a_slice, steps]),
+            "slice_values": (slice_values, [indexes, indexes, a_slice, steps]),
+            "range_coding_table": (lambda: (self.entropy_model.cdf, self.entropy_model.cdf_offset), []),
+        }
+        for k in range(self.num_slices):
+            support = tf.TensorSpec(
+                shape=(1, None, None, self.slice_support(k) * slice_depth), dtype=tf.float32
+            )
+            functions[f"slice_tables_{k}"] = (slice_tables(k), [latent, latent, support, scalar, scalar])
+            functions[f"slice_residual_{k}"] = (slice_residual(k), [latent, support, a_slice, scalar, scalar])
+        self.export_functions(functions)
 
     def _entropy_models(self, compression: bool):
         side = ChannelEntropyModel(
