@@ -15,7 +15,14 @@ patches, batch 8, compiled as the training job compiles it, and times, in one pr
 
 Target: the job's fit step within 10% of the bare step.
 
-    python benchmarks/step_overhead.py [--steps 30] [--filters 128] [--threads 2]
+Each path is timed in wall-clock seconds and in this process's CPU seconds (all its threads). On a
+small VM the wall clock has a second, slower mode (CPU steal, neighbours) that lands on whichever
+path runs at that moment; CPU time does not count time the process was not running, so it
+measures the work each path adds. Paths run in rounds, in a new seeded order each round, and
+each path's cost relative to the bare step is the median over rounds of its ratio to the same
+round's bare step, with a 95% bootstrap interval: slow drifts cancel within a round.
+
+    python benchmarks/step_overhead.py [--steps 20] [--rounds 8] [--filters 128] [--threads 2]
 
 Prints a table and writes benchmarks/results/step_overhead.json.
 """
@@ -46,11 +53,21 @@ def build(tf, filters: int, size: int):
     return model
 
 
-def timed(run, steps: int) -> float:
+def timed(run, steps: int) -> tuple[float, float]:
+    """Wall-clock and process-CPU seconds per step."""
     run(2)  # warm-up: tracing and first allocations
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     run(steps)
-    return (time.perf_counter() - started) / steps
+    return (time.perf_counter() - started) / steps, (time.process_time() - started_cpu) / steps
+
+
+def paired_ratio(values, bare, seed: int = 0) -> tuple[float, float, float]:
+    """Median over rounds of a path's cost over the same round's bare step, and its 95% bootstrap
+    interval (2,000 resamples of the rounds)."""
+    ratios = np.asarray(values) / np.asarray(bare)
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(ratios, (2000, len(ratios))), axis=1)
+    return float(np.median(ratios)), float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def photos(count: int, size: int = 512):
@@ -78,10 +95,11 @@ def pipeline_alone(dataset, steps: int) -> float:
     return (time.perf_counter() - started) / steps
 
 
-def time_training_job(tf, variant, images, args) -> tuple[list[float], list[float]]:
-    """`train_variant` itself, epochs of `--steps` steps: each later epoch's seconds per step
-    between its first and last batch (the steady step), and the seconds each epoch boundary
-    costs beyond one such step (checkpoint, CSV and log lines, the next epoch's first draw)."""
+def time_training_job(tf, variant, images, args) -> tuple[list[float], list[float], list[float]]:
+    """`train_variant` itself, epochs of `--steps` steps: each later epoch's wall and CPU seconds
+    per step between its first and last batch (the steady step), and the wall seconds each epoch
+    boundary costs beyond one such step (checkpoint, CSV and log lines, the next epoch's first
+    draw)."""
     import dataclasses
 
     from aecompress.images import ImageSet, PreparedDataset
@@ -94,11 +112,15 @@ def time_training_job(tf, variant, images, args) -> tuple[list[float], list[floa
             super().__init__()
             self.ends: list[list[float]] = []
 
+            self.cpu_ends: list[list[float]] = []
+
         def on_epoch_begin(self, epoch, logs=None):
             self.ends.append([])
+            self.cpu_ends.append([])
 
         def on_train_batch_end(self, batch, logs=None):
             self.ends[-1].append(time.perf_counter())
+            self.cpu_ends[-1].append(time.process_time())
 
     job = dataclasses.replace(
         variant,
@@ -115,17 +137,18 @@ def time_training_job(tf, variant, images, args) -> tuple[list[float], list[floa
             job, data, seed=0, threads=args.threads, out_dir=Path(folder) / "model", callbacks=[timer]
         )
     steady = [(ends[-1] - ends[0]) / (len(ends) - 1) for ends in timer.ends[1:]]
+    steady_cpu = [(ends[-1] - ends[0]) / (len(ends) - 1) for ends in timer.cpu_ends[1:]]
     boundary = [
         later[0] - earlier[-1] - step
         for earlier, later, step in zip(timer.ends[:-1], timer.ends[1:], steady, strict=True)
     ]
-    return steady, boundary
+    return steady, steady_cpu, boundary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="steps timed per path and round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--filters", type=int, default=128)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=8)
@@ -201,13 +224,16 @@ def main() -> None:
                 ).repeat()
             ),
         }
-        # Rounds, each timing every path once: a slow start or a noisy neighbour shows as spread
-        # between rounds instead of biasing whichever path ran first. The fastest round is each
-        # path's cost (noise only adds time); the median is printed beside it.
+        # Rounds, each timing every path once in a new order: a slow start or a noisy neighbour
+        # shows as spread between rounds instead of biasing whichever path ran first.
+        order = np.random.default_rng(0)
         samples = {name: [] for name in runs}
+        cpu = {name: [] for name in runs}
         for _ in range(args.rounds):
-            for name, run in runs.items():
-                samples[name].append(timed(run, args.steps))
+            for name in order.permutation(list(runs)):
+                wall_s, cpu_s = timed(runs[name], args.steps)
+                samples[name].append(wall_s)
+                cpu[name].append(cpu_s)
         alone = {
             "job pipeline alone": pipeline_alone(job_pipeline(), args.steps),
             "streamed pipeline alone": pipeline_alone(
@@ -215,22 +241,37 @@ def main() -> None:
                 args.steps,
             ),
         }
-    samples["training job"], boundaries = time_training_job(tf, variant, images, args)
+    job_wall, job_cpu, boundaries = time_training_job(tf, variant, images, args)
+    # The job runs after the rounds, so it has no same-round bare step: its ratios are to the
+    # bare step's median.
+    samples["training job"] = job_wall
+    cpu["training job"] = job_cpu
+    paired = {"wall": {}, "cpu": {}}
+    for clock, values in (("wall", samples), ("cpu", cpu)):
+        for name, seconds in values.items():
+            bare = values["bare"] if name != "training job" else [np.median(values["bare"])] * len(seconds)
+            paired[clock][name] = paired_ratio(seconds, bare)
     rows = {name: float(np.min(values)) for name, values in samples.items()}
     medians = {name: float(np.median(values)) for name, values in samples.items()}
-    bare_s = rows["bare"]
-    median_bare = medians["bare"]
-    print(f"{'path':<24} {'s/step':>8} {'vs bare':>8} {'median':>8} {'vs bare':>8}  rounds (s/step)")
-    for name, seconds in rows.items():
-        spread = " ".join(f"{v:.3f}" for v in samples[name])
+    cpu_medians = {name: float(np.median(values)) for name, values in cpu.items()}
+    print(
+        f"{'path':<24} {'wall s':>7} {'fastest':>7} {'vs bare (95% CI)':>22} "
+        f"{'CPU s':>7} {'vs bare (95% CI)':>22}"
+    )
+
+    def interval(ratio):
+        middle, low, high = (100 * (r - 1) for r in ratio)
+        return f"{middle:+6.1f}% [{low:+5.1f}, {high:+5.1f}]"
+
+    for name in samples:
         print(
-            f"{name:<24} {seconds:>8.3f} {100 * (seconds / bare_s - 1):>+7.1f}% {medians[name]:>8.3f} "
-            f"{100 * (medians[name] / median_bare - 1):>+7.1f}%  {spread}"
+            f"{name:<24} {medians[name]:>7.3f} {rows[name]:>7.3f} {interval(paired['wall'][name]):>22} "
+            f"{cpu_medians[name]:>7.3f} {interval(paired['cpu'][name]):>22}"
         )
     for name, seconds in alone.items():
-        print(f"{name:<24} {seconds:>8.3f}  (s/batch, no training)")
+        print(f"{name:<24} {seconds:>7.3f}  (s/batch, no training)")
     boundary = float(np.median(boundaries))
-    print(f"{'job epoch boundary':<24} {boundary:>8.3f}  (s per epoch end, beyond one step; median)")
+    print(f"{'job epoch boundary':<24} {boundary:>7.3f}  (s per epoch end, beyond one step; median)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"machine": platform.machine(), "tensorflow": tf.__version__, "threads": args.threads}
     args.out.write_text(
@@ -240,6 +281,9 @@ def main() -> None:
                 "s_per_step": rows,
                 "median_s_per_step": medians,
                 "rounds_s_per_step": samples,
+                "median_cpu_s_per_step": cpu_medians,
+                "rounds_cpu_s_per_step": cpu,
+                "ratio_to_bare_median_low_high": paired,
                 "pipeline_alone_s_per_batch": alone,
                 "job_epoch_boundary_s": boundaries,
                 **vars(args),
