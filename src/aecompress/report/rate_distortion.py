@@ -184,7 +184,8 @@ def plot_learning_curve(result: dict[str, Any], axes) -> None:
         ax.set_ylabel("PSNR (dB), mean over the test images")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
+        if ax.get_legend_handles_labels()[0]:  # a result without a stage leaves its axes empty
+            ax.legend(fontsize="x-small")
 
 
 def header_rates(results: pd.DataFrame, sizes: dict[str, int]) -> pd.DataFrame:
