@@ -107,12 +107,11 @@ def time_training_job(tf, variant, images, args) -> tuple[list[float], list[floa
 
     class BatchTimer(tf.keras.callbacks.Callback):
         # The job's TerminateOnNaN and BackupAndRestore already have batch hooks, so Keras calls
-        # them every step anyway: this hook adds a clock read, not a new sync point.
+        # them every step anyway: this hook adds two clock reads, not a new sync point.
         def __init__(self):
             super().__init__()
-            self.ends: list[list[float]] = []
-
-            self.cpu_ends: list[list[float]] = []
+            self.ends: list[list[float]] = []  # wall clock at each batch's end, per epoch
+            self.cpu_ends: list[list[float]] = []  # process CPU time at the same moments
 
         def on_epoch_begin(self, epoch, logs=None):
             self.ends.append([])
